@@ -1,0 +1,1 @@
+"""pytest plugin of modelsec (fixtures wired to the local emulator)."""
