@@ -1,5 +1,59 @@
-"""modelsec: the Python SDK and toolkit for the Prisma AIRS Model Security API."""
+"""modelsec: the Python SDK and toolkit for the Prisma AIRS Model Security API.
+
+Example:
+    >>> import modelsec
+    >>> async def main():  # doctest: +SKIP
+    ...     async with modelsec.AsyncModelSecurityClient() as client:
+    ...         scan = await client.scans.get("...")
+"""
 
 from modelsec._version import __version__
+from modelsec.client import AsyncModelSecurityClient
+from modelsec.config import ClientConfig, Timeouts
+from modelsec.errors import (
+    AISecSDKException,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ErrorType,
+    InternalServerError,
+    MissingVariableError,
+    ModelSecError,
+    NotFoundError,
+    OAuthError,
+    PayloadError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    ScanTimeoutError,
+    UnprocessableEntityError,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "AISecSDKException",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncModelSecurityClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientConfig",
+    "ConflictError",
+    "ErrorType",
+    "InternalServerError",
+    "MissingVariableError",
+    "ModelSecError",
+    "NotFoundError",
+    "OAuthError",
+    "PayloadError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ScanTimeoutError",
+    "Timeouts",
+    "UnprocessableEntityError",
+    "__version__",
+]

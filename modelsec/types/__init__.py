@@ -11,6 +11,8 @@ from modelsec.types.data import *  # noqa: F403
 from modelsec.types.data import __all__ as _data_all
 from modelsec.types.enums import *  # noqa: F403
 from modelsec.types.enums import __all__ as _enums_all
+from modelsec.types.mgmt import *  # noqa: F403
+from modelsec.types.mgmt import __all__ as _mgmt_all
 
 __all__ = [
     "OpenEnum",
@@ -20,4 +22,5 @@ __all__ = [
     "structure",
     *_data_all,
     *_enums_all,
+    *_mgmt_all,
 ]

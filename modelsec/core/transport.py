@@ -1,0 +1,492 @@
+"""The HTTP layer: one aiohttp session, and one call = attempts + error mapping + logging.
+
+Nothing here knows about resources; ``resources/`` builds paths, queries and bodies and asks
+:class:`Transport` to send them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import enum
+import ipaddress
+import json
+import logging
+import platform
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import anyio
+import attrs
+
+from modelsec._version import __version__
+from modelsec.config import ClientConfig, Timeouts
+from modelsec.core.auth import TokenCache
+from modelsec.core.redact import redact_headers, redact_json
+from modelsec.core.retry import RetryPolicy, parse_retry_after
+from modelsec.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    PayloadError,
+    RateLimitError,
+    error_message_from_body,
+    status_error_class,
+)
+from modelsec.types._base import format_datetime
+
+__all__ = ["Plane", "RequestOptions", "Transport", "build_query", "encode_path", "is_loopback_url"]
+
+log = logging.getLogger("modelsec")
+
+Plane = Literal["data", "mgmt"]
+QueryValue = Any
+
+_REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "x-trace-id")
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is a loopback address or ``localhost``.
+
+    Example:
+        >>> is_loopback_url("http://127.0.0.1:8765/aims/data")
+        True
+        >>> is_loopback_url("http://example.com")
+        False
+    """
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def ensure_secure_endpoint(url: str, what: str) -> None:
+    """Refuse plain-http endpoints other than loopback: a bearer token must not leak.
+
+    Raises:
+        PayloadError: for ``http://`` to a non-loopback host.
+    """
+    if url.startswith("http://") and not is_loopback_url(url):
+        raise PayloadError(
+            f"{what} uses plain http to a non-loopback host; credentials are only sent over "
+            "https (or http to 127.0.0.1/localhost)"
+        )
+
+
+def _query_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, _dt.datetime):
+        return format_datetime(value)
+    return str(value)
+
+
+def build_query(params: Mapping[str, QueryValue] | None) -> list[tuple[str, str]]:
+    """Turn keyword filters into query pairs: ``None`` omitted, sequences as repeated keys.
+
+    Example:
+        >>> build_query({"source_types": ["S3", "GCS"], "skip": 0, "search_query": None})
+        [('source_types', 'S3'), ('source_types', 'GCS'), ('skip', '0')]
+    """
+    pairs: list[tuple[str, str]] = []
+    if not params:
+        return pairs
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            pairs.extend((key, _query_scalar(v)) for v in value if v is not None)
+        else:
+            pairs.append((key, _query_scalar(value)))
+    return pairs
+
+
+def encode_path(template: str, **values: str) -> str:
+    """Fill a path template, percent-encoding each value (no ``/`` smuggling).
+
+    Example:
+        >>> encode_path("/v1/scans/label-keys/{key}/values", key="a/b")
+        '/v1/scans/label-keys/a%2Fb/values'
+    """
+    return template.format(**{k: quote(str(v), safe="") for k, v in values.items()})
+
+
+@attrs.frozen(kw_only=True)
+class RequestOptions:
+    """Per-client (``with_options``) or per-call overrides.
+
+    Example:
+        >>> RequestOptions(max_retries=0).max_retries
+        0
+    """
+
+    timeout: float | Timeouts | None = None
+    max_retries: int | None = None
+    extra_headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    def merge(self, other: RequestOptions) -> RequestOptions:
+        """``other`` wins where it sets something; headers are combined."""
+        return RequestOptions(
+            timeout=other.timeout if other.timeout is not None else self.timeout,
+            max_retries=other.max_retries if other.max_retries is not None else self.max_retries,
+            extra_headers={**self.extra_headers, **other.extra_headers},
+        )
+
+
+def user_agent(suffix: str | None = None) -> str:
+    """``modelsec-python/<ver> python/<ver> aiohttp/<ver>`` plus an optional suffix."""
+    base = (
+        f"modelsec-python/{__version__} python/{platform.python_version()} "
+        f"aiohttp/{aiohttp.__version__}"
+    )
+    return f"{base} {suffix}" if suffix else base
+
+
+class Transport:
+    """Sends requests for both planes through one lazily created aiohttp session.
+
+    The session is created inside the running event loop on first use and bound to it; using
+    the transport from another loop raises ``RuntimeError``. An injected session is used as is
+    and never closed by us.
+
+    Example:
+        >>> # built by AsyncModelSecurityClient; see modelsec.client
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        for what, url in (
+            ("data_endpoint", config.data_endpoint),
+            ("mgmt_endpoint", config.mgmt_endpoint),
+            ("token_endpoint", config.token_endpoint),
+        ):
+            ensure_secure_endpoint(url, what)
+        self.config = config
+        self.retry = RetryPolicy(
+            max_retries=config.max_retries, retry_after_cap=config.retry_after_cap
+        )
+        self._session = session
+        self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.tokens = token_cache or TokenCache(
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            tsg_id=config.tsg_id,
+            token_endpoint=config.token_endpoint,
+            retry=self.retry,
+        )
+        self.user_agent = user_agent(config.user_agent_suffix)
+        self._bases: dict[str, str] = {"data": config.data_endpoint, "mgmt": config.mgmt_endpoint}
+        self.closed = False
+        # Patchable in tests: the backoff sleep and the jitter source.
+        self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+        self.rand: Callable[[], float] = random.random
+
+    # -- session ---------------------------------------------------------------------------
+
+    def _current_loop(self) -> asyncio.AbstractEventLoop:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError("modelsec async client used outside a running event loop") from None
+
+    async def get_session(self) -> aiohttp.ClientSession:
+        """The session, created on first use inside the running loop."""
+        if self.closed:
+            raise RuntimeError("the client is closed")
+        loop = self._current_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError(
+                "this modelsec client is bound to another event loop; create one client per "
+                "loop (or use modelsec.ModelSecurityClient from threads)"
+            )
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.config.max_connections,
+                limit_per_host=self.config.max_connections_per_host,
+                ttl_dns_cache=300,
+                ssl=self.config.ssl_context if self.config.ssl_context is not None else True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=self.config.trust_env,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if we created it. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        self.tokens.close()
+        if self._session is not None and self._owns_session and not self._session.closed:
+            await self._session.close()
+
+    @property
+    def has_open_session(self) -> bool:
+        """True while a session we own is open (for the unclosed-client warning)."""
+        return (
+            self._owns_session
+            and self._session is not None
+            and not self._session.closed
+            and not self.closed
+        )
+
+    # -- requests --------------------------------------------------------------------------
+
+    def url(self, plane: Plane, path: str) -> str:
+        """The absolute URL of ``path`` on ``plane``."""
+        return self._bases[plane] + path
+
+    async def request(
+        self,
+        method: str,
+        plane: Plane,
+        path: str,
+        *,
+        params: Mapping[str, QueryValue] | None = None,
+        json_body: Any = None,
+        replayable: bool | None = None,
+        options: RequestOptions | None = None,
+    ) -> Any:
+        """Send one API call with retries; return the parsed JSON (None for an empty body).
+
+        Args:
+            replayable: whether the server may safely see the request twice. Defaults to True
+                for GET/PUT/DELETE and False for POST; a non-replayable request is retried only
+                where the server provably did not act (connection never made, 429).
+
+        Raises:
+            APIStatusError: a subclass per status (``NotFoundError``, ``RateLimitError``, ...).
+            APIConnectionError, APITimeoutError: after the retries.
+        """
+        opts = options or RequestOptions()
+        if replayable is None:
+            replayable = method.upper() != "POST"
+        max_retries = self.retry.max_retries if opts.max_retries is None else opts.max_retries
+        policy = attrs.evolve(self.retry, max_retries=max_retries)
+        timeouts = self._timeouts(opts.timeout)
+        url = self.url(plane, path)
+        query = build_query(params)
+        payload = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+        if timeouts.total is None:
+            return await self._send(
+                method, url, path, query, payload, replayable, policy, timeouts, opts
+            )
+        try:
+            with anyio.fail_after(timeouts.total):
+                return await self._send(
+                    method, url, path, query, payload, replayable, policy, timeouts, opts
+                )
+        except TimeoutError:
+            raise APITimeoutError(
+                f"{method} {path} did not complete within {timeouts.total:g}s"
+            ) from None
+
+    def _timeouts(self, override: float | Timeouts | None) -> Timeouts:
+        if override is None:
+            return self.config.timeouts
+        if isinstance(override, Timeouts):
+            return override
+        # A single number caps the whole call and each read.
+        return Timeouts(
+            connect=min(override, self.config.timeouts.connect or override),
+            read=override,
+            total=override,
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        query: list[tuple[str, str]],
+        payload: str | None,
+        replayable: bool,
+        policy: RetryPolicy,
+        timeouts: Timeouts,
+        opts: RequestOptions,
+    ) -> Any:
+        session = await self.get_session()
+        attempt = 0  # retries taken so far
+        replayed_401 = False
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+        while True:
+            token = await self.tokens.get_token(session)
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": self.user_agent,
+                "x-modelsec-retry-count": str(attempt),
+            }
+            if payload is not None:
+                headers["Content-Type"] = "application/json"
+            headers.update(opts.extra_headers)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "-> %s %s query=%s headers=%s body=%s",
+                    method,
+                    path,
+                    query,
+                    redact_headers(headers),
+                    _redacted_body(payload),
+                )
+            started = time.perf_counter()
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    params=query or None,
+                    data=payload,
+                    headers=headers,
+                    timeout=client_timeout,
+                ) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    resp_headers = resp.headers
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # The connection was never established: the server did not see the request.
+                if policy.should_retry_connection(
+                    attempt=attempt, replayable=replayable, sent=False
+                ):
+                    attempt = await self._backoff(method, path, attempt, policy, None, exc)
+                    continue
+                raise _connection_error(method, path, exc, attempt) from exc
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                # Sent, then broke (reset, disconnect, read timeout): the server may have acted.
+                if policy.should_retry_connection(
+                    attempt=attempt, replayable=replayable, sent=True
+                ):
+                    attempt = await self._backoff(method, path, attempt, policy, None, exc)
+                    continue
+                raise _connection_error(method, path, exc, attempt) from exc
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            request_id = next(
+                (resp_headers[h] for h in _REQUEST_ID_HEADERS if h in resp_headers), None
+            )
+            log.info(
+                "%s %s -> %d in %.1f ms (retries=%d%s)",
+                method,
+                path,
+                status,
+                elapsed_ms,
+                attempt,
+                f", request_id={request_id}" if request_id else "",
+            )
+            body = _parse_body(raw, resp_headers.get("Content-Type", ""))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("<- %d %s body=%s", status, path, _truncate(redact_json(body)))
+            if 200 <= status < 300:
+                return body
+            if status == 401 and not replayed_401:
+                # The token may have been revoked or expired early: drop that token only and
+                # replay once with a fresh one. Not counted as a retry.
+                replayed_401 = True
+                self.tokens.invalidate(token)
+                continue
+            retry_after = parse_retry_after(resp_headers.get("Retry-After"))
+            if policy.should_retry_status(status, attempt=attempt, replayable=replayable):
+                if retry_after is None or retry_after <= policy.retry_after_cap:
+                    attempt = await self._backoff(
+                        method, path, attempt, policy, retry_after, status
+                    )
+                    continue
+            raise _status_error(method, path, status, body, request_id, retry_after, attempt)
+
+    async def _backoff(
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        policy: RetryPolicy,
+        retry_after: float | None,
+        cause: object,
+    ) -> int:
+        delay = policy.delay(attempt, retry_after, rand=self.rand)
+        reason = f"HTTP {cause}" if isinstance(cause, int) else type(cause).__name__
+        log.info("%s %s failed (%s); retry %d in %.2fs", method, path, reason, attempt + 1, delay)
+        await self.sleep(delay)
+        return attempt + 1
+
+
+def _parse_body(raw: bytes, content_type: str) -> Any:
+    if not raw:
+        return None
+    text = raw.decode("utf-8", "replace")
+    if "json" in content_type or text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _redacted_body(payload: str | None) -> str:
+    if payload is None:
+        return "-"
+    try:
+        return _truncate(redact_json(json.loads(payload)))
+    except ValueError:
+        return "<non-json>"
+
+
+def _truncate(value: Any, limit: int = 2000) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def _connection_error(
+    method: str, path: str, exc: BaseException, retries: int
+) -> APIConnectionError:
+    suffix = f" after {retries} retries" if retries else ""
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return APITimeoutError(f"{method} {path} timed out{suffix}")
+    detail = type(exc).__name__
+    return APIConnectionError(f"{method} {path} failed: {detail}{suffix}")
+
+
+def _status_error(
+    method: str,
+    path: str,
+    status: int,
+    body: Any,
+    request_id: str | None,
+    retry_after: float | None,
+    retries: int,
+) -> APIStatusError:
+    cls = status_error_class(status)
+    message = error_message_from_body(body) or f"HTTP {status}"
+    text = f"{method} {path} -> {status}: {message}"
+    if retries:
+        text += f" (after {retries} retries)"
+    if cls is RateLimitError and retry_after is not None:
+        text += f"; retry after {retry_after:g}s"
+    return cls(
+        text,
+        status_code=status,
+        body=body,
+        request_id=request_id,
+        retry_after=retry_after,
+        method=method,
+        url=path,
+    )

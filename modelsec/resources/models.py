@@ -1,0 +1,219 @@
+"""``client.models``: the model inventory built from scans (data plane)."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from modelsec.config import Timeouts
+from modelsec.core.pagination import AsyncPaginator
+from modelsec.core.transport import encode_path
+from modelsec.resources._base import AsyncResource
+from modelsec.resources._validate import (
+    check_choice,
+    check_limit,
+    check_skip,
+    check_strings,
+    check_text,
+    check_uuid,
+)
+from modelsec.types import (
+    EvalOutcome,
+    File,
+    FileList,
+    Model,
+    ModelList,
+    ModelVersion,
+    ModelVersionList,
+    SortByDateField,
+    SortDirection,
+    SourceType,
+)
+
+__all__ = ["AsyncModels"]
+
+_DIRECTIONS = [d.value for d in SortDirection]
+
+
+class AsyncModels(AsyncResource):
+    """Models, their versions and files, as the service inventoried them from scans.
+
+    Example:
+        >>> async for model in client.models.list(search_query="bert"):  # doctest: +SKIP
+        ...     print(model.name, model.latest_version_outcome)
+    """
+
+    _plane = "data"
+
+    def list(
+        self,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        search_query: str | None = None,
+        sort_field: SortByDateField | str | None = None,
+        sort_order: SortDirection | str | None = None,
+        latest_version_outcomes: Iterable[EvalOutcome | str] | None = None,
+        latest_version_formats: Iterable[str] | None = None,
+        latest_version_source_types: Iterable[SourceType | str] | None = None,
+        latest_version_scan_time_before: _dt.datetime | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[ModelList, Model]:
+        """List models (``GET /v1/models``).
+
+        Example:
+            >>> page = await client.models.list(latest_version_outcomes=["BLOCKED"])  # doctest: +SKIP
+        """
+        check_skip(skip)
+        check_limit(limit)
+        params: dict[str, Any] = {
+            "search_query": check_text("search_query", search_query, max_len=256),
+            "sort_field": check_choice(
+                "sort_field", sort_field, [f.value for f in SortByDateField]
+            ),
+            "sort_order": check_choice("sort_order", sort_order, _DIRECTIONS),
+            "latest_version_outcomes": check_strings(
+                "latest_version_outcomes", latest_version_outcomes
+            ),
+            "latest_version_formats": check_strings(
+                "latest_version_formats", latest_version_formats
+            ),
+            "latest_version_source_types": check_strings(
+                "latest_version_source_types", latest_version_source_types
+            ),
+            "latest_version_scan_time_before": latest_version_scan_time_before,
+            "start_time": start_time,
+            "end_time": end_time,
+        }
+
+        async def fetch(page_skip: int, page_limit: int) -> ModelList:
+            query = {**params, "skip": page_skip, "limit": page_limit}
+            page: ModelList = await self._call(
+                "GET",
+                "/v1/models",
+                ModelList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return page
+
+        return AsyncPaginator(fetch, _models_of, skip=skip, limit=limit, max_items=max_items)
+
+    async def get(
+        self,
+        uuid: str,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Model:
+        """One model by UUID (``GET /v1/models/{uuid}``).
+
+        Example:
+            >>> model = await client.models.get(model_uuid)  # doctest: +SKIP
+        """
+        path = encode_path("/v1/models/{uuid}", uuid=check_uuid("uuid", uuid))
+        return await self._call("GET", path, Model, timeout=timeout, extra_headers=extra_headers)
+
+    def list_versions(
+        self,
+        model_uuid: str,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        sort_order: SortDirection | str | None = None,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[ModelVersionList, ModelVersion]:
+        """Versions of a model (``GET /v1/models/{uuid}/model-versions``).
+
+        Example:
+            >>> versions = await client.models.list_versions(model_uuid)  # doctest: +SKIP
+        """
+        path = encode_path(
+            "/v1/models/{uuid}/model-versions", uuid=check_uuid("model_uuid", model_uuid)
+        )
+        check_skip(skip)
+        check_limit(limit)
+        order = check_choice("sort_order", sort_order, _DIRECTIONS)
+
+        async def fetch(page_skip: int, page_limit: int) -> ModelVersionList:
+            query = {"sort_order": order, "skip": page_skip, "limit": page_limit}
+            page: ModelVersionList = await self._call(
+                "GET",
+                path,
+                ModelVersionList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return page
+
+        return AsyncPaginator(fetch, _versions_of, skip=skip, limit=limit, max_items=max_items)
+
+    async def get_version(
+        self,
+        uuid: str,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """One model version by UUID (``GET /v1/model-versions/{uuid}``).
+
+        Example:
+            >>> version = await client.models.get_version(version_uuid)  # doctest: +SKIP
+        """
+        path = encode_path("/v1/model-versions/{uuid}", uuid=check_uuid("uuid", uuid))
+        return await self._call(
+            "GET", path, ModelVersion, timeout=timeout, extra_headers=extra_headers
+        )
+
+    def list_version_files(
+        self,
+        version_uuid: str,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[FileList, File]:
+        """Files of a model version with their latest results.
+
+        Example:
+            >>> async for f in client.models.list_version_files(version_uuid):  # doctest: +SKIP
+            ...     print(f.path, f.result)
+        """
+        path = encode_path(
+            "/v1/model-versions/{uuid}/files", uuid=check_uuid("version_uuid", version_uuid)
+        )
+        check_skip(skip)
+        check_limit(limit)
+
+        async def fetch(page_skip: int, page_limit: int) -> FileList:
+            query = {"skip": page_skip, "limit": page_limit}
+            page: FileList = await self._call(
+                "GET", path, FileList, params=query, timeout=timeout, extra_headers=extra_headers
+            )
+            return page
+
+        return AsyncPaginator(fetch, _files_of, skip=skip, limit=limit, max_items=max_items)
+
+
+def _models_of(page: ModelList) -> builtins.list[Model]:
+    return page.models
+
+
+def _versions_of(page: ModelVersionList) -> builtins.list[ModelVersion]:
+    return page.model_versions
+
+
+def _files_of(page: FileList) -> builtins.list[File]:
+    return page.files

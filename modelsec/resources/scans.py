@@ -1,0 +1,559 @@
+"""``client.scans``: scans, their evaluations, violations, files and labels (data plane)."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from modelsec.config import Timeouts
+from modelsec.core.pagination import AsyncPaginator
+from modelsec.core.transport import encode_path
+from modelsec.errors import PayloadError
+from modelsec.resources._base import AsyncResource
+from modelsec.resources._validate import (
+    LabelsArg,
+    check_choice,
+    check_label_keys,
+    check_label_part,
+    check_labels,
+    check_limit,
+    check_skip,
+    check_strings,
+    check_text,
+    check_uuid,
+)
+from modelsec.types import (
+    EvalOutcome,
+    LabelKeyList,
+    LabelsResponse,
+    LabelValueList,
+    RuleEvaluation,
+    RuleEvaluationList,
+    RuleEvaluationResult,
+    Scan,
+    ScanDetails,
+    ScanList,
+    ScanOrigin,
+    SortByDateField,
+    SortByFileField,
+    SortDirection,
+    SourceType,
+    Violation,
+    ViolationList,
+)
+from modelsec.types import File as ScanFile
+from modelsec.types import FileList as ScanFileList
+
+__all__ = ["AsyncScans"]
+
+_DIRECTIONS = [d.value for d in SortDirection]
+_DATE_FIELDS = [d.value for d in SortByDateField]
+
+
+class AsyncScans(AsyncResource):
+    """Scans of models against security groups (data plane).
+
+    Example:
+        >>> async def main(client):  # doctest: +SKIP
+        ...     scan = await client.scans.create(model_uri="hf://org/model",
+        ...         security_group_uuid=group_uuid)
+        ...     scan = await client.scans.get(scan.uuid)
+    """
+
+    _plane = "data"
+
+    async def create(
+        self,
+        *,
+        model_uri: str,
+        security_group_uuid: str,
+        scan_origin: ScanOrigin | str | None = ScanOrigin.MODEL_SECURITY_SDK,
+        model_name: str | None = None,
+        model_author: str | None = None,
+        model_version: str | None = None,
+        allow_patterns: Sequence[str] | None = None,
+        ignore_patterns: Sequence[str] | None = None,
+        labels: LabelsArg | None = None,
+        scan_details: ScanDetails | Mapping[str, Any] | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Scan:
+        """Start a scan (``POST /v1/scans``). It is created ``PENDING`` and settles later.
+
+        Scans cannot be deleted, so this request is never retried where the service may have
+        acted on it (a 5xx or a connection lost after sending); see ``client.scan_many`` for
+        exactly-once creation under faults.
+
+        Args:
+            model_uri: ``https://huggingface.co/org/model``, ``hf://org/model``, ``s3://...``,
+                or the local path of a LOCAL scan.
+            security_group_uuid: the policy to apply.
+            scan_details: the client-side scan results of a LOCAL scan
+                (see :func:`modelsec.scanner.scan_path`).
+            labels: ``{"team": "ml"}`` or ``[Label(...)]`` (at most 50).
+
+        Example:
+            >>> scan = await client.scans.create(  # doctest: +SKIP
+            ...     model_uri="hf://my-org/my-model", security_group_uuid=group_uuid,
+            ...     labels={"team": "ml-platform"})
+        """
+        if not isinstance(model_uri, str) or not model_uri.strip():
+            raise PayloadError("model_uri must be a non-empty string")
+        body: dict[str, Any] = {
+            "model_uri": model_uri,
+            "security_group_uuid": check_uuid("security_group_uuid", security_group_uuid),
+        }
+        if scan_origin is not None:
+            body["scan_origin"] = getattr(scan_origin, "value", scan_origin)
+        for name, value in (
+            ("model_name", model_name),
+            ("model_author", model_author),
+            ("model_version", model_version),
+        ):
+            if value is not None:
+                body[name] = check_text(name, value)
+        for name, patterns in (
+            ("allow_patterns", allow_patterns),
+            ("ignore_patterns", ignore_patterns),
+        ):
+            checked = check_strings(name, patterns)
+            if checked is not None:
+                for p in checked:
+                    check_text(f"{name} entry", p, max_len=256)
+                body[name] = checked
+        if labels is not None:
+            body["labels"] = [lb.to_dict() for lb in check_labels(labels, allow_empty=True)]
+        if scan_details is not None:
+            if isinstance(scan_details, ScanDetails):
+                details = scan_details.to_dict(exclude_none=True)
+            elif isinstance(scan_details, Mapping):
+                details = dict(scan_details)
+            else:
+                raise PayloadError("scan_details must be a ScanDetails or a mapping")
+            files = details.get("files")
+            if isinstance(files, list) and len(files) > 1000:
+                raise PayloadError(f"scan_details may list at most 1000 files, got {len(files)}")
+            body["scan_details"] = details
+        return await self._call(
+            "POST",
+            "/v1/scans",
+            Scan,
+            body=body,
+            replayable=False,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
+
+    def list(
+        self,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        sort_order: SortDirection | str | None = None,
+        sort_by: str | None = None,
+        search_query: str | None = None,
+        security_group_uuid: str | None = None,
+        model_version_uuid: str | None = None,
+        source_types: Iterable[SourceType | str] | None = None,
+        eval_outcomes: Iterable[EvalOutcome | str] | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        labels_query: str | None = None,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[ScanList, Scan]:
+        """List scans (``GET /v1/scans``), newest first by default.
+
+        ``await`` the result for one page (``.scans``, ``.pagination``); ``async for`` it for
+        every scan. ``labels_query`` filters by labels: ``team:ml AND (env:prod OR env:*)``.
+        ``sort_by`` is sent as given but the service documents no such parameter.
+
+        Example:
+            >>> async for scan in client.scans.list(eval_outcomes=["BLOCKED"]):  # doctest: +SKIP
+            ...     print(scan.model_uri)
+        """
+        check_skip(skip)
+        check_limit(limit)
+        params: dict[str, Any] = {
+            "sort_order": check_choice("sort_order", sort_order, _DIRECTIONS),
+            "sort_by": sort_by,
+            "search_query": check_text("search_query", search_query, max_len=256),
+            "security_group_uuid": None
+            if security_group_uuid is None
+            else check_uuid("security_group_uuid", security_group_uuid),
+            "model_version_uuid": None
+            if model_version_uuid is None
+            else check_uuid("model_version_uuid", model_version_uuid),
+            "source_types": check_strings("source_types", source_types),
+            "eval_outcomes": check_strings("eval_outcomes", eval_outcomes),
+            "start_time": _check_time("start_time", start_time),
+            "end_time": _check_time("end_time", end_time),
+            "labels_query": check_text("labels_query", labels_query, min_len=1, max_len=4096),
+        }
+
+        async def fetch(page_skip: int, page_limit: int) -> ScanList:
+            query = {**params, "skip": page_skip, "limit": page_limit}
+            result: ScanList = await self._call(
+                "GET",
+                "/v1/scans",
+                ScanList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return result
+
+        return AsyncPaginator(fetch, _scans_of, skip=skip, limit=limit, max_items=max_items)
+
+    async def get(
+        self,
+        uuid: str,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Scan:
+        """One scan by UUID (``GET /v1/scans/{uuid}``).
+
+        Example:
+            >>> scan = await client.scans.get(scan_uuid)  # doctest: +SKIP
+        """
+        path = encode_path("/v1/scans/{uuid}", uuid=check_uuid("uuid", uuid))
+        return await self._call("GET", path, Scan, timeout=timeout, extra_headers=extra_headers)
+
+    def get_evaluations(
+        self,
+        scan_uuid: str,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        sort_field: SortByDateField | str | None = None,
+        sort_order: SortDirection | str | None = None,
+        result: RuleEvaluationResult | str | None = None,
+        rule_instance_uuid: str | None = None,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[RuleEvaluationList, RuleEvaluation]:
+        """Per-rule results of a scan (``GET /v1/scans/{uuid}/evaluations``).
+
+        Example:
+            >>> failed = await client.scans.get_evaluations(scan_uuid, result="FAILED")  # doctest: +SKIP
+        """
+        path = encode_path("/v1/scans/{uuid}/evaluations", uuid=check_uuid("scan_uuid", scan_uuid))
+        check_skip(skip)
+        check_limit(limit)
+        params: dict[str, Any] = {
+            "sort_field": check_choice("sort_field", sort_field, _DATE_FIELDS),
+            "sort_order": check_choice("sort_order", sort_order, _DIRECTIONS),
+            "result": check_choice("result", result, [r.value for r in RuleEvaluationResult]),
+            "rule_instance_uuid": None
+            if rule_instance_uuid is None
+            else check_uuid("rule_instance_uuid", rule_instance_uuid),
+        }
+
+        async def fetch(page_skip: int, page_limit: int) -> RuleEvaluationList:
+            query = {**params, "skip": page_skip, "limit": page_limit}
+            page: RuleEvaluationList = await self._call(
+                "GET",
+                path,
+                RuleEvaluationList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return page
+
+        return AsyncPaginator(fetch, _evaluations_of, skip=skip, limit=limit, max_items=max_items)
+
+    async def get_evaluation(
+        self,
+        uuid: str,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RuleEvaluation:
+        """One rule evaluation by UUID (``GET /v1/evaluations/{uuid}``).
+
+        Example:
+            >>> evaluation = await client.scans.get_evaluation(evaluation_uuid)  # doctest: +SKIP
+        """
+        path = encode_path("/v1/evaluations/{uuid}", uuid=check_uuid("uuid", uuid))
+        return await self._call(
+            "GET", path, RuleEvaluation, timeout=timeout, extra_headers=extra_headers
+        )
+
+    def get_violations(
+        self,
+        scan_uuid: str,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[ViolationList, Violation]:
+        """Findings of a scan, with remediation (``GET /v1/scans/{uuid}/rule-violations``).
+
+        Example:
+            >>> async for v in client.scans.get_violations(scan_uuid):  # doctest: +SKIP
+            ...     print(f"{v.rule_name}: {v.description}")
+        """
+        path = encode_path(
+            "/v1/scans/{uuid}/rule-violations", uuid=check_uuid("scan_uuid", scan_uuid)
+        )
+        check_skip(skip)
+        check_limit(limit)
+
+        async def fetch(page_skip: int, page_limit: int) -> ViolationList:
+            query = {"skip": page_skip, "limit": page_limit}
+            page: ViolationList = await self._call(
+                "GET",
+                path,
+                ViolationList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return page
+
+        return AsyncPaginator(fetch, _violations_of, skip=skip, limit=limit, max_items=max_items)
+
+    async def get_violation(
+        self,
+        uuid: str,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Violation:
+        """One violation by UUID (``GET /v1/violations/{uuid}``).
+
+        Example:
+            >>> violation = await client.scans.get_violation(violation_uuid)  # doctest: +SKIP
+        """
+        path = encode_path("/v1/violations/{uuid}", uuid=check_uuid("uuid", uuid))
+        return await self._call(
+            "GET", path, Violation, timeout=timeout, extra_headers=extra_headers
+        )
+
+    def get_files(
+        self,
+        scan_uuid: str,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        sort_field: SortByFileField | str | None = None,
+        sort_dir: SortDirection | str | None = None,
+        query_path: str | None = None,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[ScanFileList, ScanFile]:
+        """Files and directories of a scan under ``query_path`` (``GET /v1/scans/{uuid}/files``).
+
+        Example:
+            >>> files = await client.scans.get_files(scan_uuid, query_path="/")  # doctest: +SKIP
+        """
+        path = encode_path("/v1/scans/{uuid}/files", uuid=check_uuid("scan_uuid", scan_uuid))
+        check_skip(skip)
+        check_limit(limit)
+        params: dict[str, Any] = {
+            "sort_field": check_choice(
+                "sort_field", sort_field, [f.value for f in SortByFileField]
+            ),
+            "sort_dir": check_choice("sort_dir", sort_dir, _DIRECTIONS),
+            "query_path": check_text("query_path", query_path),
+        }
+
+        async def fetch(page_skip: int, page_limit: int) -> ScanFileList:
+            query = {**params, "skip": page_skip, "limit": page_limit}
+            page: ScanFileList = await self._call(
+                "GET",
+                path,
+                ScanFileList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return page
+
+        return AsyncPaginator(fetch, _files_of, skip=skip, limit=limit, max_items=max_items)
+
+    async def add_labels(
+        self,
+        scan_uuid: str,
+        labels: LabelsArg,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> LabelsResponse:
+        """Merge labels into a scan's labels; a key already present takes the new value.
+
+        Example:
+            >>> await client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})  # doctest: +SKIP
+        """
+        return await self._labels("POST", scan_uuid, labels, timeout, extra_headers)
+
+    async def set_labels(
+        self,
+        scan_uuid: str,
+        labels: LabelsArg,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> LabelsResponse:
+        """Replace all of a scan's labels.
+
+        Example:
+            >>> await client.scans.set_labels(scan_uuid, {"team": "ml"})  # doctest: +SKIP
+        """
+        return await self._labels("PUT", scan_uuid, labels, timeout, extra_headers)
+
+    async def _labels(
+        self,
+        method: str,
+        scan_uuid: str,
+        labels: LabelsArg,
+        timeout: float | Timeouts | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> LabelsResponse:
+        path = encode_path("/v1/scans/{uuid}/labels", uuid=check_uuid("scan_uuid", scan_uuid))
+        body = {"labels": [lb.to_dict() for lb in check_labels(labels)]}
+        # Merging or replacing the same labels twice has the same effect: safe to retry.
+        result: LabelsResponse = await self._call(
+            method,
+            path,
+            LabelsResponse,
+            body=body,
+            replayable=True,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
+        return result
+
+    async def delete_labels(
+        self,
+        scan_uuid: str,
+        keys: Sequence[str] | str,
+        *,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Remove labels by key (1..50 keys; ``DELETE /v1/scans/{uuid}/labels``).
+
+        Example:
+            >>> await client.scans.delete_labels(scan_uuid, ["team", "env"])  # doctest: +SKIP
+        """
+        path = encode_path("/v1/scans/{uuid}/labels", uuid=check_uuid("scan_uuid", scan_uuid))
+        await self._call(
+            "DELETE",
+            path,
+            None,
+            params={"keys": check_label_keys(keys)},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
+
+    def get_label_keys(
+        self,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        search: str | None = None,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[LabelKeyList, str]:
+        """Distinct label keys across the tenant's scans.
+
+        Example:
+            >>> keys = [k async for k in client.scans.get_label_keys()]  # doctest: +SKIP
+        """
+        check_skip(skip)
+        check_limit(limit)
+        check_text("search", search, min_len=1, max_len=128)
+
+        async def fetch(page_skip: int, page_limit: int) -> LabelKeyList:
+            query = {"search": search, "skip": page_skip, "limit": page_limit}
+            page: LabelKeyList = await self._call(
+                "GET",
+                "/v1/scans/label-keys",
+                LabelKeyList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return page
+
+        return AsyncPaginator(fetch, _keys_of, skip=skip, limit=limit, max_items=max_items)
+
+    def get_label_values(
+        self,
+        key: str,
+        *,
+        skip: int = 0,
+        limit: int = 100,
+        search: str | None = None,
+        max_items: int | None = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncPaginator[LabelValueList, str]:
+        """Distinct values of one label key.
+
+        Example:
+            >>> teams = [v async for v in client.scans.get_label_values("team")]  # doctest: +SKIP
+        """
+        path = encode_path(
+            "/v1/scans/label-keys/{key}/values", key=check_label_part("key", key, 128)
+        )
+        check_skip(skip)
+        check_limit(limit)
+        check_text("search", search, min_len=1, max_len=256)
+
+        async def fetch(page_skip: int, page_limit: int) -> LabelValueList:
+            query = {"search": search, "skip": page_skip, "limit": page_limit}
+            page: LabelValueList = await self._call(
+                "GET",
+                path,
+                LabelValueList,
+                params=query,
+                timeout=timeout,
+                extra_headers=extra_headers,
+            )
+            return page
+
+        return AsyncPaginator(fetch, _values_of, skip=skip, limit=limit, max_items=max_items)
+
+
+def _check_time(name: str, value: _dt.datetime | None) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, _dt.datetime):
+        raise PayloadError(f"{name} must be a datetime, got {type(value).__name__}")
+    return value
+
+
+def _scans_of(page: ScanList) -> builtins.list[Scan]:
+    return page.scans
+
+
+def _evaluations_of(page: RuleEvaluationList) -> builtins.list[RuleEvaluation]:
+    return page.evaluations
+
+
+def _violations_of(page: ViolationList) -> builtins.list[Violation]:
+    return page.violations
+
+
+def _files_of(page: ScanFileList) -> builtins.list[ScanFile]:
+    return page.files
+
+
+def _keys_of(page: LabelKeyList) -> builtins.list[str]:
+    return page.keys
+
+
+def _values_of(page: LabelValueList) -> builtins.list[str]:
+    return page.values
