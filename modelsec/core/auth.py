@@ -10,6 +10,7 @@ must not throw away a fresh one).
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -163,14 +164,13 @@ class TokenCache:
 
     async def _request_once(self, session: aiohttp.ClientSession) -> _Token:
         data = {"grant_type": "client_credentials", "scope": f"tsg_id:{self._tsg_id}"}
-        auth = aiohttp.BasicAuth(self._client_id, self._client_secret)
+        auth = _basic_auth(self._client_id, self._client_secret)
         started = self._clock()
         try:
             async with session.post(
                 self._endpoint,
                 data=data,
-                auth=auth,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", "Authorization": auth},
                 timeout=self._timeout,
             ) as resp:
                 raw = await resp.read()
@@ -229,6 +229,12 @@ class _RetryableTokenError(Exception):
         super().__init__(final.message)
         self.final = final
         self.retry_after = retry_after
+
+
+def _basic_auth(user: str, password: str) -> str:
+    # aiohttp 3.14 deprecates BasicAuth objects; the header is simple to build ourselves.
+    raw = f"{user}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 def _consume_exception(task: asyncio.Task[_Token]) -> None:
