@@ -236,6 +236,16 @@ def _structure_any(value: Any, _: Any) -> Any:
 converter.register_structure_hook(Any, _structure_any)
 
 
+def _structure_str_or_int(value: Any, _: Any) -> str | int:
+    # FastAPI's ``loc`` entries: field names and list indexes.
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"expected a string or an integer, got {type(value).__name__}")
+
+
+converter.register_structure_hook(Union[str, int], _structure_str_or_int)
+
+
 def _is_wire_model(tp: Any) -> bool:
     return isinstance(tp, type) and attrs.has(tp) and issubclass(tp, WireModel)
 

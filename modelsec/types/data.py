@@ -158,7 +158,7 @@ class Scan(WireModel):
     """A scan of one model against one security group (``ScanBaseResponseSchema``).
 
     Example:
-        >>> scan.eval_outcome in ("ALLOWED", "BLOCKED")  # doctest: +SKIP
+        >>> scan.eval_outcome in ("ALLOWED", "BLOCKED")
     """
 
     uuid: str

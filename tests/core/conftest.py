@@ -63,12 +63,13 @@ class FakeAPI:
             )
 
         if exception is not None:
-
-            def raising(u: Any, **kwargs: Any) -> CallbackResult:
+            # aioresponses runs the callback (which records the call), then raises ``exception``.
+            def record_only(u: Any, **kwargs: Any) -> None:
                 self._record(method, u, kwargs)
-                raise exception
 
-            self.mock.add(pattern, method=method, callback=raising, repeat=repeat)
+            self.mock.add(
+                pattern, method=method, callback=record_only, exception=exception, repeat=repeat
+            )
         else:
             self.mock.add(pattern, method=method, callback=callback, repeat=repeat)
 

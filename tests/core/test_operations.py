@@ -97,10 +97,21 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
         {**s.page("scans", [s.scan(outcome="QUARANTINED")], 1), "count_capped": True},
         200,
     ),
-    ("scans.get", lambda c: c.scans.get(s.U1), "GET", f"{DATA}/v1/scans/{s.U1}", [], None, s.scan(), 200),
+    (
+        "scans.get",
+        lambda c: c.scans.get(s.U1),
+        "GET",
+        f"{DATA}/v1/scans/{s.U1}",
+        [],
+        None,
+        s.scan(),
+        200,
+    ),
     (
         "scans.get_evaluations",
-        lambda c: c.scans.get_evaluations(s.U1, result="FAILED", sort_field="updated_at").first_page(),
+        lambda c: c.scans.get_evaluations(
+            s.U1, result="FAILED", sort_field="updated_at"
+        ).first_page(),
         "GET",
         f"{DATA}/v1/scans/{s.U1}/evaluations",
         [("sort_field", "updated_at"), ("result", "FAILED"), ("skip", "0"), ("limit", "100")],
@@ -216,7 +227,16 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
         s.page("models", [s.model()]),
         200,
     ),
-    ("models.get", lambda c: c.models.get(s.U1), "GET", f"{DATA}/v1/models/{s.U1}", [], None, s.model(), 200),
+    (
+        "models.get",
+        lambda c: c.models.get(s.U1),
+        "GET",
+        f"{DATA}/v1/models/{s.U1}",
+        [],
+        None,
+        s.model(),
+        200,
+    ),
     (
         "models.list_versions",
         lambda c: c.models.list_versions(s.U1, sort_order="asc").first_page(),
@@ -253,7 +273,9 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
             name="hf-strict",
             source_type="HUGGING_FACE",
             description="Block unsafe models",
-            rule_configurations={s.U3: {"state": "BLOCKING", "field_values": {"approved_formats": ["onnx"]}}},
+            rule_configurations={
+                s.U3: {"state": "BLOCKING", "field_values": {"approved_formats": ["onnx"]}}
+            },
         ),
         "POST",
         f"{MGMT}/v1/security-groups",
@@ -272,8 +294,11 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
     (
         "security_groups.list",
         lambda c: c.security_groups.list(
-            source_types=["HUGGING_FACE", "S3"], search_query="prod", enabled_rules=[s.U2, s.U3],
-            sort_field="created_at", sort_dir="desc",
+            source_types=["HUGGING_FACE", "S3"],
+            search_query="prod",
+            enabled_rules=[s.U2, s.U3],
+            sort_field="created_at",
+            sort_dir="desc",
         ).first_page(),
         "GET",
         f"{MGMT}/v1/security-groups",
@@ -324,7 +349,9 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
     ),
     (
         "security_groups.list_rule_instances",
-        lambda c: c.security_groups.list_rule_instances(s.U1, state=RuleState.BLOCKING, security_rule_uuid=s.U3).first_page(),
+        lambda c: c.security_groups.list_rule_instances(
+            s.U1, state=RuleState.BLOCKING, security_rule_uuid=s.U3
+        ).first_page(),
         "GET",
         f"{MGMT}/v1/security-groups/{s.U1}/rule-instances",
         [("security_rule_uuid", s.U3), ("state", "BLOCKING"), ("skip", "0"), ("limit", "100")],
@@ -350,7 +377,11 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
         "PUT",
         f"{MGMT}/v1/security-groups/{s.U1}/rule-instances/{s.U2}",
         [],
-        {"security_group_uuid": s.U1, "state": "BLOCKING", "field_values": {"approved_formats": ["safetensors"]}},
+        {
+            "security_group_uuid": s.U1,
+            "state": "BLOCKING",
+            "field_values": {"approved_formats": ["safetensors"]},
+        },
         s.rule_instance(),
         200,
     ),
@@ -361,15 +392,25 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
         f"{MGMT}/v1/security-groups/{s.U1}/rule-instances/versions",
         [("limit", "5")],
         None,
-        {"versions": [{"generation": 3, "timestamp": "t", "x": 1}], "pagination": {"next_token": None}},
+        {
+            "versions": [{"generation": 3, "timestamp": "t", "x": 1}],
+            "pagination": {"next_token": None},
+        },
         200,
     ),
     (
         "security_rules.list",
-        lambda c: c.security_rules.list(source_type="HUGGING_FACE", search_query="pickle").first_page(),
+        lambda c: c.security_rules.list(
+            source_type="HUGGING_FACE", search_query="pickle"
+        ).first_page(),
         "GET",
         f"{MGMT}/v1/security-rules",
-        [("source_type", "HUGGING_FACE"), ("search_query", "pickle"), ("skip", "0"), ("limit", "100")],
+        [
+            ("source_type", "HUGGING_FACE"),
+            ("search_query", "pickle"),
+            ("skip", "0"),
+            ("limit", "100"),
+        ],
         None,
         s.page("rules", [s.rule()]),
         200,
@@ -473,16 +514,26 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
         f"{MGMT}/v1/custom-rules/{s.U1}/security-groups",
         [("skip", "0"), ("limit", "100")],
         None,
-        s.page("security_groups", [{"uuid": s.U2, "name": "g", "source_type": "LOCAL", "rule_state": "BLOCKING", "x": 1}]),
+        s.page(
+            "security_groups",
+            [{"uuid": s.U2, "name": "g", "source_type": "LOCAL", "rule_state": "BLOCKING", "x": 1}],
+        ),
         200,
     ),
     (
         "custom_rules.assign_security_groups",
-        lambda c: c.custom_rules.assign_security_groups(s.U1, {s.U2: "BLOCKING", s.U3: RuleState.ALLOWING}),
+        lambda c: c.custom_rules.assign_security_groups(
+            s.U1, {s.U2: "BLOCKING", s.U3: RuleState.ALLOWING}
+        ),
         "POST",
         f"{MGMT}/v1/custom-rules/{s.U1}/security-groups",
         [],
-        {"assignments": [{"security_group_uuid": s.U2, "state": "BLOCKING"}, {"security_group_uuid": s.U3, "state": "ALLOWING"}]},
+        {
+            "assignments": [
+                {"security_group_uuid": s.U2, "state": "BLOCKING"},
+                {"security_group_uuid": s.U3, "state": "ALLOWING"},
+            ]
+        },
         {"results": [{"security_group_uuid": s.U2, "status": "assigned", "x": 1}]},
         200,
     ),
@@ -513,7 +564,11 @@ CASES: list[tuple[str, Op, str, str, list[tuple[str, str]], Any, Any, int]] = [
         f"{MGMT}/v1/pypi/authenticate",
         [],
         None,
-        {"url": "https://oauth2accesstoken:ya29.SECRET@pypi.test/simple/", "expires_at": s.TS, "x": 1},
+        {
+            "url": "https://oauth2accesstoken:ya29.SECRET@pypi.test/simple/",
+            "expires_at": s.TS,
+            "x": 1,
+        },
         200,
     ),
 ]
@@ -572,7 +627,9 @@ def _with_defaults(parsed: dict[str, Any], raw: Any) -> Any:
     return parsed
 
 
-async def test_unknown_enum_values_survive(client: AsyncModelSecurityClient, fake_api: FakeAPI) -> None:
+async def test_unknown_enum_values_survive(
+    client: AsyncModelSecurityClient, fake_api: FakeAPI
+) -> None:
     fake_api.route("GET", f"{DATA}/v1/scans/{s.U1}", payload=s.scan(outcome="QUARANTINED"))
     scan = await client.scans.get(s.U1)
     assert scan.eval_outcome == "QUARANTINED"
@@ -583,7 +640,9 @@ async def test_unknown_enum_values_survive(client: AsyncModelSecurityClient, fak
     assert scan.to_dict()["eval_outcome"] == "QUARANTINED"
 
 
-async def test_known_enum_values_become_members(client: AsyncModelSecurityClient, fake_api: FakeAPI) -> None:
+async def test_known_enum_values_become_members(
+    client: AsyncModelSecurityClient, fake_api: FakeAPI
+) -> None:
     fake_api.route("GET", f"{MGMT}/v1/security-groups/{s.U1}", payload=s.group(state="ACTIVE"))
     group = await client.security_groups.get(s.U1)
     assert group.state is SecurityGroupState.ACTIVE
@@ -591,11 +650,16 @@ async def test_known_enum_values_become_members(client: AsyncModelSecurityClient
     assert group.created_at == dt.datetime(2026, 5, 4, 10, tzinfo=dt.timezone.utc)
 
 
-async def test_pypi_auth_redacts_its_credential(client: AsyncModelSecurityClient, fake_api: FakeAPI) -> None:
+async def test_pypi_auth_redacts_its_credential(
+    client: AsyncModelSecurityClient, fake_api: FakeAPI
+) -> None:
     fake_api.route(
         "GET",
         f"{MGMT}/v1/pypi/authenticate",
-        payload={"url": "https://oauth2accesstoken:ya29.SECRET@pypi.test/simple/", "expires_at": s.TS},
+        payload={
+            "url": "https://oauth2accesstoken:ya29.SECRET@pypi.test/simple/",
+            "expires_at": s.TS,
+        },
     )
     auth = await client.get_pypi_auth()
     assert "ya29.SECRET" in auth.url
@@ -604,7 +668,9 @@ async def test_pypi_auth_redacts_its_credential(client: AsyncModelSecurityClient
     assert auth.redacted_url == "https://***@pypi.test/simple/"
 
 
-async def test_custom_rule_condition_tree_parses(client: AsyncModelSecurityClient, fake_api: FakeAPI) -> None:
+async def test_custom_rule_condition_tree_parses(
+    client: AsyncModelSecurityClient, fake_api: FakeAPI
+) -> None:
     fake_api.route("GET", f"{MGMT}/v1/custom-rules/{s.U1}", payload=s.custom_rule())
     rule = await client.custom_rules.get(s.U1)
     assert rule.condition is not None
