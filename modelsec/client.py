@@ -44,7 +44,7 @@ class AsyncModelSecurityClient:
 
     Example:
         >>> import asyncio
-        >>> async def main():  # doctest: +SKIP
+        >>> async def main():
         ...     async with AsyncModelSecurityClient() as client:
         ...         async for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
         ...             print(scan.model_uri)
@@ -132,8 +132,8 @@ class AsyncModelSecurityClient:
         """A copy with other defaults, sharing this client's session and token cache.
 
         Example:
-            >>> patient = client.with_options(timeout=120, max_retries=5)  # doctest: +SKIP
-            >>> await patient.scans.get(scan_uuid)  # doctest: +SKIP
+            >>> patient = client.with_options(timeout=120, max_retries=5)
+            >>> await patient.scans.get(scan_uuid)
         """
         copy = object.__new__(type(self))
         copy._transport = self._transport
@@ -150,7 +150,7 @@ class AsyncModelSecurityClient:
         """The token cache's state (expiry, fetch count), never the token itself.
 
         Example:
-            >>> client.token_info().fetch_count  # doctest: +SKIP
+            >>> client.token_info().fetch_count
             1
         """
         return self._transport.tokens.token_info()
@@ -167,8 +167,8 @@ class AsyncModelSecurityClient:
         ``expires_at`` nears instead of storing it.
 
         Example:
-            >>> auth = await client.get_pypi_auth()  # doctest: +SKIP
-            >>> auth.expires_at  # doctest: +SKIP
+            >>> auth = await client.get_pypi_auth()
+            >>> auth.expires_at
         """
         options = self._options
         if timeout is not None or extra_headers:

@@ -171,7 +171,9 @@ class ClientConfig:
             raise PayloadError("connection limits must be >= 0 (0 means unlimited)")
         if retry_after_cap < 0:
             raise PayloadError("retry_after_cap must be >= 0")
-        assert resolved_id and resolved_secret and resolved_tsg
+        assert resolved_id is not None
+        assert resolved_secret is not None
+        assert resolved_tsg is not None
         return cls(
             client_id=resolved_id,
             client_secret=resolved_secret,

@@ -24,7 +24,7 @@ class AsyncPaginator(Generic[PageT, ItemT]):
     walks pages. Nothing is sent until one of these is used.
 
     Example:
-        >>> async def show(client):  # doctest: +SKIP
+        >>> async def show(client):
         ...     page = await client.scans.list(limit=10)      # first page
         ...     async for scan in client.scans.list():         # every scan
         ...         print(scan.uuid, scan.eval_outcome)
@@ -93,7 +93,7 @@ class AsyncCursorPaginator(Generic[PageT, ItemT]):
     """A cursor-paged list (``next_token``): ``await`` for the first page, ``async for`` items.
 
     Example:
-        >>> async def versions(client):  # doctest: +SKIP
+        >>> async def versions(client):
         ...     async for v in client.custom_rules.list_versions():
         ...         print(v.generation, v.timestamp)
     """

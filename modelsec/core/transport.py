@@ -405,12 +405,11 @@ class Transport:
                 self.tokens.invalidate(token)
                 continue
             retry_after = parse_retry_after(resp_headers.get("Retry-After"))
-            if policy.should_retry_status(status, attempt=attempt, replayable=replayable):
-                if retry_after is None or retry_after <= policy.retry_after_cap:
-                    attempt = await self._backoff(
-                        method, path, attempt, policy, retry_after, status
-                    )
-                    continue
+            if policy.should_retry_status(status, attempt=attempt, replayable=replayable) and (
+                retry_after is None or retry_after <= policy.retry_after_cap
+            ):
+                attempt = await self._backoff(method, path, attempt, policy, retry_after, status)
+                continue
             raise _status_error(method, path, status, body, request_id, retry_after, attempt)
 
     async def _backoff(

@@ -16,8 +16,8 @@ from modelsec.types import Label
 
 __all__ = [
     "LabelsArg",
-    "check_labels",
     "check_label_keys",
+    "check_labels",
     "check_limit",
     "check_skip",
     "check_text",

@@ -41,7 +41,7 @@ class AsyncModels(AsyncResource):
     """Models, their versions and files, as the service inventoried them from scans.
 
     Example:
-        >>> async for model in client.models.list(search_query="bert"):  # doctest: +SKIP
+        >>> async for model in client.models.list(search_query="bert"):
         ...     print(model.name, model.latest_version_outcome)
     """
 
@@ -68,7 +68,7 @@ class AsyncModels(AsyncResource):
         """List models (``GET /v1/models``).
 
         Example:
-            >>> page = await client.models.list(latest_version_outcomes=["BLOCKED"])  # doctest: +SKIP
+            >>> page = await client.models.list(latest_version_outcomes=["BLOCKED"])
         """
         check_skip(skip)
         check_limit(limit)
@@ -116,7 +116,7 @@ class AsyncModels(AsyncResource):
         """One model by UUID (``GET /v1/models/{uuid}``).
 
         Example:
-            >>> model = await client.models.get(model_uuid)  # doctest: +SKIP
+            >>> model = await client.models.get(model_uuid)
         """
         path = encode_path("/v1/models/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call("GET", path, Model, timeout=timeout, extra_headers=extra_headers)
@@ -135,7 +135,7 @@ class AsyncModels(AsyncResource):
         """Versions of a model (``GET /v1/models/{uuid}/model-versions``).
 
         Example:
-            >>> versions = await client.models.list_versions(model_uuid)  # doctest: +SKIP
+            >>> versions = await client.models.list_versions(model_uuid)
         """
         path = encode_path(
             "/v1/models/{uuid}/model-versions", uuid=check_uuid("model_uuid", model_uuid)
@@ -168,7 +168,7 @@ class AsyncModels(AsyncResource):
         """One model version by UUID (``GET /v1/model-versions/{uuid}``).
 
         Example:
-            >>> version = await client.models.get_version(version_uuid)  # doctest: +SKIP
+            >>> version = await client.models.get_version(version_uuid)
         """
         path = encode_path("/v1/model-versions/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -188,7 +188,7 @@ class AsyncModels(AsyncResource):
         """Files of a model version with their latest results.
 
         Example:
-            >>> async for f in client.models.list_version_files(version_uuid):  # doctest: +SKIP
+            >>> async for f in client.models.list_version_files(version_uuid):
             ...     print(f.path, f.result)
         """
         path = encode_path(

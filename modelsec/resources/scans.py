@@ -56,7 +56,7 @@ class AsyncScans(AsyncResource):
     """Scans of models against security groups (data plane).
 
     Example:
-        >>> async def main(client):  # doctest: +SKIP
+        >>> async def main(client):
         ...     scan = await client.scans.create(model_uri="hf://org/model",
         ...         security_group_uuid=group_uuid)
         ...     scan = await client.scans.get(scan.uuid)
@@ -95,7 +95,7 @@ class AsyncScans(AsyncResource):
             labels: ``{"team": "ml"}`` or ``[Label(...)]`` (at most 50).
 
         Example:
-            >>> scan = await client.scans.create(  # doctest: +SKIP
+            >>> scan = await client.scans.create(
             ...     model_uri="hf://my-org/my-model", security_group_uuid=group_uuid,
             ...     labels={"team": "ml-platform"})
         """
@@ -172,7 +172,7 @@ class AsyncScans(AsyncResource):
         ``sort_by`` is sent as given but the service documents no such parameter.
 
         Example:
-            >>> async for scan in client.scans.list(eval_outcomes=["BLOCKED"]):  # doctest: +SKIP
+            >>> async for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
             ...     print(scan.model_uri)
         """
         check_skip(skip)
@@ -218,7 +218,7 @@ class AsyncScans(AsyncResource):
         """One scan by UUID (``GET /v1/scans/{uuid}``).
 
         Example:
-            >>> scan = await client.scans.get(scan_uuid)  # doctest: +SKIP
+            >>> scan = await client.scans.get(scan_uuid)
         """
         path = encode_path("/v1/scans/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call("GET", path, Scan, timeout=timeout, extra_headers=extra_headers)
@@ -240,7 +240,7 @@ class AsyncScans(AsyncResource):
         """Per-rule results of a scan (``GET /v1/scans/{uuid}/evaluations``).
 
         Example:
-            >>> failed = await client.scans.get_evaluations(scan_uuid, result="FAILED")  # doctest: +SKIP
+            >>> failed = await client.scans.get_evaluations(scan_uuid, result="FAILED")
         """
         path = encode_path("/v1/scans/{uuid}/evaluations", uuid=check_uuid("scan_uuid", scan_uuid))
         check_skip(skip)
@@ -278,7 +278,7 @@ class AsyncScans(AsyncResource):
         """One rule evaluation by UUID (``GET /v1/evaluations/{uuid}``).
 
         Example:
-            >>> evaluation = await client.scans.get_evaluation(evaluation_uuid)  # doctest: +SKIP
+            >>> evaluation = await client.scans.get_evaluation(evaluation_uuid)
         """
         path = encode_path("/v1/evaluations/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -298,7 +298,7 @@ class AsyncScans(AsyncResource):
         """Findings of a scan, with remediation (``GET /v1/scans/{uuid}/rule-violations``).
 
         Example:
-            >>> async for v in client.scans.get_violations(scan_uuid):  # doctest: +SKIP
+            >>> async for v in client.scans.get_violations(scan_uuid):
             ...     print(f"{v.rule_name}: {v.description}")
         """
         path = encode_path(
@@ -331,7 +331,7 @@ class AsyncScans(AsyncResource):
         """One violation by UUID (``GET /v1/violations/{uuid}``).
 
         Example:
-            >>> violation = await client.scans.get_violation(violation_uuid)  # doctest: +SKIP
+            >>> violation = await client.scans.get_violation(violation_uuid)
         """
         path = encode_path("/v1/violations/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -354,7 +354,7 @@ class AsyncScans(AsyncResource):
         """Files and directories of a scan under ``query_path`` (``GET /v1/scans/{uuid}/files``).
 
         Example:
-            >>> files = await client.scans.get_files(scan_uuid, query_path="/")  # doctest: +SKIP
+            >>> files = await client.scans.get_files(scan_uuid, query_path="/")
         """
         path = encode_path("/v1/scans/{uuid}/files", uuid=check_uuid("scan_uuid", scan_uuid))
         check_skip(skip)
@@ -392,7 +392,7 @@ class AsyncScans(AsyncResource):
         """Merge labels into a scan's labels; a key already present takes the new value.
 
         Example:
-            >>> await client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})  # doctest: +SKIP
+            >>> await client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})
         """
         return await self._labels("POST", scan_uuid, labels, timeout, extra_headers)
 
@@ -407,7 +407,7 @@ class AsyncScans(AsyncResource):
         """Replace all of a scan's labels.
 
         Example:
-            >>> await client.scans.set_labels(scan_uuid, {"team": "ml"})  # doctest: +SKIP
+            >>> await client.scans.set_labels(scan_uuid, {"team": "ml"})
         """
         return await self._labels("PUT", scan_uuid, labels, timeout, extra_headers)
 
@@ -444,7 +444,7 @@ class AsyncScans(AsyncResource):
         """Remove labels by key (1..50 keys; ``DELETE /v1/scans/{uuid}/labels``).
 
         Example:
-            >>> await client.scans.delete_labels(scan_uuid, ["team", "env"])  # doctest: +SKIP
+            >>> await client.scans.delete_labels(scan_uuid, ["team", "env"])
         """
         path = encode_path("/v1/scans/{uuid}/labels", uuid=check_uuid("scan_uuid", scan_uuid))
         await self._call(
@@ -469,7 +469,7 @@ class AsyncScans(AsyncResource):
         """Distinct label keys across the tenant's scans.
 
         Example:
-            >>> keys = [k async for k in client.scans.get_label_keys()]  # doctest: +SKIP
+            >>> keys = [k async for k in client.scans.get_label_keys()]
         """
         check_skip(skip)
         check_limit(limit)
@@ -503,7 +503,7 @@ class AsyncScans(AsyncResource):
         """Distinct values of one label key.
 
         Example:
-            >>> teams = [v async for v in client.scans.get_label_values("team")]  # doctest: +SKIP
+            >>> teams = [v async for v in client.scans.get_label_values("team")]
         """
         path = encode_path(
             "/v1/scans/label-keys/{key}/values", key=check_label_part("key", key, 128)

@@ -63,7 +63,7 @@ class AsyncSecurityGroups(AsyncResource):
     """Security groups: a policy per source type, made of rule instances.
 
     Example:
-        >>> group = await client.security_groups.create(name="hf-strict",  # doctest: +SKIP
+        >>> group = await client.security_groups.create(name="hf-strict",
         ...     source_type="HUGGING_FACE", description="Block unsafe Hugging Face models")
     """
 
@@ -85,7 +85,7 @@ class AsyncSecurityGroups(AsyncResource):
         Never retried where the service may have acted (it would create a duplicate).
 
         Example:
-            >>> group = await client.security_groups.create(  # doctest: +SKIP
+            >>> group = await client.security_groups.create(
             ...     name="local-strict", source_type="LOCAL",
             ...     rule_configurations={rule_uuid: {"state": "BLOCKING"}})
         """
@@ -145,7 +145,7 @@ class AsyncSecurityGroups(AsyncResource):
         """List groups (``GET /v1/security-groups``); deleted groups are not listed.
 
         Example:
-            >>> page = await client.security_groups.list(source_types=["HUGGING_FACE"])  # doctest: +SKIP
+            >>> page = await client.security_groups.list(source_types=["HUGGING_FACE"])
         """
         check_skip(skip)
         check_limit(limit)
@@ -183,7 +183,7 @@ class AsyncSecurityGroups(AsyncResource):
         """One group by UUID; a deleted group is still readable (``is_tombstone``).
 
         Example:
-            >>> group = await client.security_groups.get(group_uuid)  # doctest: +SKIP
+            >>> group = await client.security_groups.get(group_uuid)
         """
         path = encode_path("/v1/security-groups/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -202,7 +202,7 @@ class AsyncSecurityGroups(AsyncResource):
         """Rename or re-describe a group (``PUT /v1/security-groups/{uuid}``).
 
         Example:
-            >>> await client.security_groups.update(group_uuid, name="prod-v2")  # doctest: +SKIP
+            >>> await client.security_groups.update(group_uuid, name="prod-v2")
         """
         path = encode_path("/v1/security-groups/{uuid}", uuid=check_uuid("uuid", uuid))
         body: dict[str, Any] = {}
@@ -226,7 +226,7 @@ class AsyncSecurityGroups(AsyncResource):
         """Soft-delete a group: it leaves lists but stays readable.
 
         Example:
-            >>> await client.security_groups.delete(group_uuid)  # doctest: +SKIP
+            >>> await client.security_groups.delete(group_uuid)
         """
         path = encode_path("/v1/security-groups/{uuid}", uuid=check_uuid("uuid", uuid))
         await self._call("DELETE", path, None, timeout=timeout, extra_headers=extra_headers)
@@ -246,7 +246,7 @@ class AsyncSecurityGroups(AsyncResource):
         """The group's rule instances (``GET .../rule-instances``).
 
         Example:
-            >>> async for ri in client.security_groups.list_rule_instances(group_uuid):  # doctest: +SKIP
+            >>> async for ri in client.security_groups.list_rule_instances(group_uuid):
             ...     print(ri.rule.name, ri.state)
         """
         path = encode_path(
@@ -287,7 +287,7 @@ class AsyncSecurityGroups(AsyncResource):
         """One rule instance of a group.
 
         Example:
-            >>> ri = await client.security_groups.get_rule_instance(group_uuid, ri_uuid)  # doctest: +SKIP
+            >>> ri = await client.security_groups.get_rule_instance(group_uuid, ri_uuid)
         """
         path = encode_path(
             "/v1/security-groups/{sg}/rule-instances/{ri}",
@@ -313,7 +313,7 @@ class AsyncSecurityGroups(AsyncResource):
         The service wants the group UUID repeated in the body; this method adds it.
 
         Example:
-            >>> await client.security_groups.update_rule_instance(  # doctest: +SKIP
+            >>> await client.security_groups.update_rule_instance(
             ...     group_uuid, ri_uuid, state="BLOCKING")
         """
         sg = check_uuid("security_group_uuid", security_group_uuid)
@@ -346,7 +346,7 @@ class AsyncSecurityGroups(AsyncResource):
         """Snapshot generations of a group's rule instances (cursor paged).
 
         Example:
-            >>> page = await client.security_groups.list_rule_instance_versions(group_uuid)  # doctest: +SKIP
+            >>> page = await client.security_groups.list_rule_instance_versions(group_uuid)
         """
         path = encode_path(
             "/v1/security-groups/{sg}/rule-instances/versions",

@@ -32,7 +32,7 @@ class AsyncSecurityRules(AsyncResource):
     """Built-in security rules (discovery only: rules are configured through groups).
 
     Example:
-        >>> async for rule in client.security_rules.list(search_query="pickle"):  # doctest: +SKIP
+        >>> async for rule in client.security_rules.list(search_query="pickle"):
         ...     print(rule.name, rule.default_state)
     """
 
@@ -52,7 +52,7 @@ class AsyncSecurityRules(AsyncResource):
         """List rules (``GET /v1/security-rules``), optionally for one source type.
 
         Example:
-            >>> rules = await client.security_rules.list(source_type="HUGGING_FACE")  # doctest: +SKIP
+            >>> rules = await client.security_rules.list(source_type="HUGGING_FACE")
         """
         check_skip(skip)
         check_limit(limit)
@@ -85,7 +85,7 @@ class AsyncSecurityRules(AsyncResource):
         """One rule by UUID (``GET /v1/security-rules/{uuid}``).
 
         Example:
-            >>> rule = await client.security_rules.get(rule_uuid)  # doctest: +SKIP
+            >>> rule = await client.security_rules.get(rule_uuid)
         """
         path = encode_path("/v1/security-rules/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -103,7 +103,7 @@ class AsyncSecurityRules(AsyncResource):
         """Snapshot generations of the rule catalog (``GET /v1/security-rules/versions``).
 
         Example:
-            >>> async for v in client.security_rules.list_versions():  # doctest: +SKIP
+            >>> async for v in client.security_rules.list_versions():
             ...     print(v.generation)
         """
         if limit is not None:
