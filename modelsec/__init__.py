@@ -30,7 +30,9 @@ from modelsec.errors import (
     ResponseValidationError,
     ScanTimeoutError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
+from modelsec.workflows import IDEMPOTENCY_LABEL, ScanProgress, ScanResult
 
 __all__ = [
     "AISecSDKException",
@@ -54,6 +56,10 @@ __all__ = [
     "ResponseValidationError",
     "ScanTimeoutError",
     "Timeouts",
+    "IDEMPOTENCY_LABEL",
+    "ScanProgress",
+    "ScanResult",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "__version__",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ssl
 import warnings
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -20,8 +20,12 @@ from modelsec.resources import (
     AsyncSecurityGroups,
     AsyncSecurityRules,
 )
+from modelsec.resources._validate import LabelsArg, check_uuid
 from modelsec.types import PyPIAuth
 from modelsec.types._base import structure
+
+if TYPE_CHECKING:
+    from modelsec.workflows import ScanProgress, ScanResult, Target
 
 __all__ = ["AsyncModelSecurityClient"]
 
@@ -179,6 +183,109 @@ class AsyncModelSecurityClient:
             "GET", "mgmt", "/v1/pypi/authenticate", options=options
         )
         return structure(data, PyPIAuth)
+
+    async def scan(
+        self,
+        target: Target,
+        *,
+        security_group_uuid: str,
+        wait: bool = True,
+        timeout: float | None = 600.0,
+        poll_interval: float | None = None,
+        model_name: str | None = None,
+        model_author: str | None = None,
+        model_version: str | None = None,
+        allow_patterns: Sequence[str] | None = None,
+        ignore_patterns: Sequence[str] | None = None,
+        labels: LabelsArg | None = None,
+    ) -> ScanResult:
+        """Scan one model and return its verdict: the common task in one call.
+
+        A remote URI (``hf://org/model``, ``https://huggingface.co/...``, ``s3://...``) is
+        submitted as is. A local file or directory is scanned on this machine with
+        :func:`modelsec.scanner.scan_path` (in a worker thread; nothing in the model is loaded
+        or run) and submitted as a LOCAL scan with its ``scan_details``. With ``wait=True`` it
+        polls until the scan settles; a BLOCKED result carries every violation. The create is
+        tagged with a ``modelsec_request_id`` label and reconciled if its outcome is unknown,
+        so a fault never leaves a duplicate scan.
+
+        Raises:
+            ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
+            PayloadError: a local path that does not exist, or bad arguments.
+
+        Example:
+            >>> result = await client.scan("hf://org/model", security_group_uuid=group_uuid)
+            >>> if result.is_blocked:
+            ...     for v in result.violations:
+            ...         print(v.rule_name, v.description)
+        """
+        from modelsec.workflows import scan_one
+
+        return await scan_one(
+            self,
+            target,
+            security_group_uuid=check_uuid("security_group_uuid", security_group_uuid),
+            wait=wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            model_name=model_name,
+            model_author=model_author,
+            model_version=model_version,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            labels=labels,
+        )
+
+    def scan_many(
+        self,
+        targets: Iterable[Target],
+        *,
+        security_group_uuid: str,
+        concurrency: int = 8,
+        wait: bool = True,
+        timeout: float | None = 600.0,
+        poll_interval: float | None = None,
+        on_progress: Callable[[ScanProgress], Any] | None = None,
+        model_name: str | None = None,
+        model_author: str | None = None,
+        model_version: str | None = None,
+        allow_patterns: Sequence[str] | None = None,
+        ignore_patterns: Sequence[str] | None = None,
+        labels: LabelsArg | None = None,
+    ) -> AsyncIterator[ScanResult]:
+        """Scan many models with bounded concurrency; yield one result per input as each ends.
+
+        Every input yields exactly one :class:`~modelsec.workflows.ScanResult`, holding the
+        settled scan or the error that ended it; results come in completion order (``index``
+        gives the input position). A 429 makes every task of the batch hold off together;
+        the token is refreshed once for all. A create whose outcome is unknown is reconciled
+        through its ``modelsec_request_id`` label before it is ever sent again, so the service
+        holds exactly one scan per input. Stopping the iteration (``break``, cancellation)
+        stops new work and leaves no task behind.
+
+        Example:
+            >>> async for result in client.scan_many(uris, security_group_uuid=group_uuid,
+            ...                                     concurrency=32):
+            ...     print(result.target, result.outcome or result.error)
+        """
+        from modelsec.workflows import scan_many
+
+        return scan_many(
+            self,
+            targets,
+            security_group_uuid=check_uuid("security_group_uuid", security_group_uuid),
+            concurrency=concurrency,
+            wait=wait,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_progress=on_progress,
+            model_name=model_name,
+            model_author=model_author,
+            model_version=model_version,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            labels=labels,
+        )
 
     async def close(self) -> None:
         """Close the HTTP session (if the client created it). Copies share it: closing any

@@ -45,6 +45,7 @@ __all__ = [
     "ResponseValidationError",
     "ScanTimeoutError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "error_message_from_body",
     "status_error_class",
 ]
@@ -147,14 +148,26 @@ class APITimeoutError(APIConnectionError):
     """A request, or the overall deadline of a call, timed out (after retries)."""
 
 
-class ScanTimeoutError(AISecSDKException, TimeoutError):
-    """``wait()`` gave up before the scan settled; ``last`` is the last state seen."""
+class WaitTimeoutError(AISecSDKException, TimeoutError):
+    """A wait gave up before the resource settled; ``last`` is the last state seen."""
 
     default_error_type = ErrorType.CLIENT_SIDE_ERROR
 
-    def __init__(self, message: str, *, last: Scan | Any | None = None) -> None:
+    def __init__(self, message: str, *, last: Any = None) -> None:
         super().__init__(message)
         self.last = last
+
+
+class ScanTimeoutError(WaitTimeoutError):
+    """``scans.wait()`` gave up before the scan settled; ``last`` is the last ``Scan`` seen.
+
+    Example:
+        >>> err = ScanTimeoutError("scan still PENDING after 600s")
+        >>> isinstance(err, TimeoutError)
+        True
+    """
+
+    last: Scan | None
 
 
 class APIStatusError(AISecSDKException):

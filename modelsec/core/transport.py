@@ -195,6 +195,11 @@ class Transport:
         # Patchable in tests: the backoff sleep and the jitter source.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.rand: Callable[[], float] = random.random
+        self.clock: Callable[[], float] = time.monotonic
+        # When the service says 429, every request of this client (all tasks of a batch)
+        # holds off until this moment, so a fleet slows down together instead of each task
+        # hammering the service on its own schedule.
+        self._paused_until = 0.0
 
     # -- session ---------------------------------------------------------------------------
 
@@ -332,6 +337,9 @@ class Transport:
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
         while True:
+            hold = self._paused_until - self.clock()
+            if hold > 0:
+                await self.sleep(hold)
             token = await self.tokens.get_token(session)
             headers = {
                 "Authorization": f"Bearer {token}",
@@ -408,9 +416,25 @@ class Transport:
             if policy.should_retry_status(status, attempt=attempt, replayable=replayable) and (
                 retry_after is None or retry_after <= policy.retry_after_cap
             ):
+                if status == 429:
+                    delay = policy.delay(attempt, retry_after, rand=self.rand)
+                    self.pause_all(delay)
+                    log.info(
+                        "%s %s rate limited; all requests pause %.2fs (retry %d)",
+                        method,
+                        path,
+                        delay,
+                        attempt + 1,
+                    )
+                    attempt += 1
+                    continue
                 attempt = await self._backoff(method, path, attempt, policy, retry_after, status)
                 continue
             raise _status_error(method, path, status, body, request_id, retry_after, attempt)
+
+    def pause_all(self, seconds: float) -> None:
+        """Hold every request of this client for ``seconds`` (shared rate-limit backoff)."""
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
 
     async def _backoff(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import logging
 import datetime as _dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from modelsec.config import Timeouts
 from modelsec.core.pagination import AsyncPaginator
 from modelsec.core.transport import encode_path
-from modelsec.errors import PayloadError
+from modelsec.core.polling import poll_until
+from modelsec.errors import PayloadError, ScanTimeoutError
 from modelsec.resources._base import AsyncResource
 from modelsec.resources._validate import (
     LabelsArg,
@@ -47,6 +49,27 @@ from modelsec.types import File as ScanFile
 from modelsec.types import FileList as ScanFileList
 
 __all__ = ["AsyncScans"]
+
+log = logging.getLogger("modelsec.scans")
+_warned_outcomes: set[str] = set()
+
+
+def _scan_settled(scan: Scan) -> bool:
+    """True for ALLOWED/BLOCKED/ERROR; an outcome this SDK does not know is not settled."""
+    outcome = scan.eval_outcome
+    if not isinstance(outcome, EvalOutcome) and outcome not in _warned_outcomes:
+        _warned_outcomes.add(outcome)
+        log.warning(
+            "scan %s has an eval_outcome this SDK does not know (%r); treating it as not "
+            "settled yet. Upgrading modelsec may help.",
+            scan.uuid,
+            outcome,
+        )
+    return scan.is_settled
+
+
+def _describe_scan(scan: Scan) -> str:
+    return f"scan {scan.uuid} is still {scan.eval_outcome}"
 
 _DIRECTIONS = [d.value for d in SortDirection]
 _DATE_FIELDS = [d.value for d in SortByDateField]
@@ -145,6 +168,83 @@ class AsyncScans(AsyncResource):
             timeout=timeout,
             extra_headers=extra_headers,
         )
+
+    async def wait(
+        self,
+        uuid: str,
+        *,
+        timeout: float | None = 600.0,
+        poll_interval: float | None = None,
+    ) -> Scan:
+        """Poll a scan until it settles (``ALLOWED``, ``BLOCKED`` or ``ERROR``) and return it.
+
+        Polls at once, then after 1 s growing x1.5 up to 15 s (with jitter), or every
+        ``poll_interval`` seconds. An outcome this SDK does not know counts as not settled
+        (logged once). Cancelling the wait leaves nothing behind.
+
+        Raises:
+            ScanTimeoutError: ``timeout`` seconds passed first; ``err.last`` is the last scan seen.
+
+        Example:
+            >>> scan = await client.scans.wait(scan.uuid, timeout=300)
+            >>> scan.eval_outcome
+            <EvalOutcome.ALLOWED: 'ALLOWED'>
+        """
+        scan_uuid = check_uuid("uuid", uuid)
+        _check_wait_args(timeout, poll_interval)
+
+        async def fetch(remaining: float | None) -> Scan:
+            return await self.get(scan_uuid, timeout=remaining)
+
+        return await poll_until(
+            fetch,
+            _scan_settled,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            sleep=self._transport.sleep,
+            rand=self._transport.rand,
+            describe=_describe_scan,
+            error=ScanTimeoutError,
+        )
+
+    async def create_and_wait(
+        self,
+        *,
+        model_uri: str,
+        security_group_uuid: str,
+        scan_origin: ScanOrigin | str | None = ScanOrigin.MODEL_SECURITY_SDK,
+        model_name: str | None = None,
+        model_author: str | None = None,
+        model_version: str | None = None,
+        allow_patterns: Sequence[str] | None = None,
+        ignore_patterns: Sequence[str] | None = None,
+        labels: LabelsArg | None = None,
+        scan_details: ScanDetails | Mapping[str, Any] | None = None,
+        timeout: float | None = 600.0,
+        poll_interval: float | None = None,
+    ) -> Scan:
+        """Create a scan and wait until it settles; see :meth:`create` and :meth:`wait`.
+
+        Example:
+            >>> scan = await client.scans.create_and_wait(
+            ...     model_uri="hf://org/model", security_group_uuid=group_uuid)
+        """
+        _check_wait_args(timeout, poll_interval)
+        created = await self.create(
+            model_uri=model_uri,
+            security_group_uuid=security_group_uuid,
+            scan_origin=scan_origin,
+            model_name=model_name,
+            model_author=model_author,
+            model_version=model_version,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            labels=labels,
+            scan_details=scan_details,
+        )
+        if created.is_settled:
+            return created
+        return await self.wait(created.uuid, timeout=timeout, poll_interval=poll_interval)
 
     def list(
         self,
@@ -525,6 +625,13 @@ class AsyncScans(AsyncResource):
             return page
 
         return AsyncPaginator(fetch, _values_of, skip=skip, limit=limit, max_items=max_items)
+
+
+def _check_wait_args(timeout: float | None, poll_interval: float | None) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or timeout <= 0):
+        raise PayloadError(f"timeout must be > 0 seconds (or None), got {timeout!r}")
+    if poll_interval is not None and (isinstance(poll_interval, bool) or poll_interval <= 0):
+        raise PayloadError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
 
 
 def _check_time(name: str, value: _dt.datetime | None) -> _dt.datetime | None:

@@ -9,7 +9,8 @@ from typing import Any
 from modelsec.config import Timeouts
 from modelsec.core.pagination import AsyncCursorPaginator, AsyncPaginator
 from modelsec.core.transport import encode_path
-from modelsec.errors import PayloadError
+from modelsec.core.polling import poll_until
+from modelsec.errors import PayloadError, WaitTimeoutError
 from modelsec.resources._base import AsyncResource
 from modelsec.resources._validate import (
     check_choice,
@@ -126,6 +127,43 @@ class AsyncSecurityGroups(AsyncResource):
             replayable=False,
             timeout=timeout,
             extra_headers=extra_headers,
+        )
+
+    async def wait_active(
+        self,
+        uuid: str,
+        *,
+        timeout: float | None = 120.0,
+        poll_interval: float | None = None,
+    ) -> SecurityGroup:
+        """Poll a new group until it is ``ACTIVE`` and return it.
+
+        Raises:
+            WaitTimeoutError: the group was still not active after ``timeout`` seconds
+                (``err.last`` is the last state seen).
+
+        Example:
+            >>> group = await client.security_groups.create(name="g", source_type="LOCAL")
+            >>> group = await client.security_groups.wait_active(group.uuid)
+        """
+        group_uuid = check_uuid("uuid", uuid)
+        if timeout is not None and timeout <= 0:
+            raise PayloadError(f"timeout must be > 0 seconds (or None), got {timeout!r}")
+        if poll_interval is not None and poll_interval <= 0:
+            raise PayloadError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+
+        async def fetch(remaining: float | None) -> SecurityGroup:
+            return await self.get(group_uuid, timeout=remaining)
+
+        return await poll_until(
+            fetch,
+            _group_active,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            sleep=self._transport.sleep,
+            rand=self._transport.rand,
+            describe=lambda g: f"security group {g.uuid} is still {g.state}",
+            error=WaitTimeoutError,
         )
 
     def list(
@@ -355,6 +393,10 @@ class AsyncSecurityGroups(AsyncResource):
         if limit is not None:
             check_limit(limit)
         return _versions_paginator(self, path, next_token, limit, timeout, extra_headers)
+
+
+def _group_active(group: SecurityGroup) -> bool:
+    return group.is_active
 
 
 def _groups_of(page: SecurityGroupList) -> builtins.list[SecurityGroup]:

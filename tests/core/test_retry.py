@@ -134,7 +134,7 @@ async def test_creating_post_retried_after_429(
     fake_api.route("POST", f"{DATA}/v1/scans", payload=s.scan(outcome="PENDING"), status=201)
     scan = await client.scans.create(model_uri="hf://a/b", security_group_uuid=s.U2)
     assert scan.eval_outcome == "PENDING"
-    assert fake_api.sleeps == [2.0]
+    assert fake_api.sleeps == [pytest.approx(2.0, abs=0.05)]
 
 
 async def test_creating_post_retried_when_connection_never_made(
@@ -157,7 +157,7 @@ async def test_retry_after_seconds_honoured(client: object, fake_api: FakeAPI) -
     fake_api.route("GET", SCAN_URL, status=429, payload={}, headers={"Retry-After": "7"})
     fake_api.route("GET", SCAN_URL, payload=s.scan())
     await client.scans.get(s.U1)  # type: ignore[attr-defined]
-    assert fake_api.sleeps == [7.0]
+    assert fake_api.sleeps == [pytest.approx(7.0, abs=0.05)]
 
 
 async def test_retry_after_http_date_honoured(client: object, fake_api: FakeAPI) -> None:
