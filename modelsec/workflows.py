@@ -192,7 +192,7 @@ class _ScanJob:
         ignore_patterns: Sequence[str] | None,
         labels: LabelsArg | None,
         reconcile: bool,
-        create_attempts: int = 4,
+        create_attempts: int = 8,
     ) -> None:
         self.client = client
         self.security_group_uuid = security_group_uuid

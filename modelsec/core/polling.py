@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from modelsec.errors import WaitTimeoutError
+from modelsec.errors import APITimeoutError, WaitTimeoutError
 
 __all__ = ["DEFAULT_MAX_INTERVAL", "poll_until"]
 
@@ -67,18 +67,24 @@ async def poll_until(
         raise ValueError("poll_interval must be > 0")
     deadline = None if timeout is None else clock() + timeout
     delay = poll_interval or DEFAULT_FIRST_INTERVAL
+    last: T | None = None
     while True:
-        remaining = None if deadline is None else max(0.001, deadline - clock())
-        last = await fetch(remaining)
-        if settled(last):
-            return last
+        # One request may run a little past the deadline (at least 1 s), so that the last
+        # look at the state is not cut off mid-flight; the wait still ends near the deadline.
+        remaining = None if deadline is None else max(1.0, deadline - clock())
+        try:
+            current = await fetch(remaining)
+        except APITimeoutError:
+            if deadline is None or clock() < deadline or last is None:
+                raise
+            raise error(f"gave up after {timeout:g}s: {describe(last)}", last=last) from None
+        last = current
+        if settled(current):
+            return current
         if deadline is not None:
             left = deadline - clock()
             if left <= 0:
-                raise error(
-                    f"gave up after {timeout:g}s: {describe(last)}",
-                    last=last,
-                )
+                raise error(f"gave up after {timeout:g}s: {describe(current)}", last=current)
         pause = delay * (0.8 + 0.2 * rand())
         if deadline is not None:
             pause = min(pause, max(0.0, deadline - clock()))

@@ -46,6 +46,9 @@ log = logging.getLogger("modelsec")
 Plane = Literal["data", "mgmt"]
 QueryValue = Any
 
+# Replays after a 401 per call: once per refused token, four at most (under load another
+# task's refresh can hand us a token that is revoked in turn).
+_MAX_401_REPLAYS = 4
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "x-trace-id")
 
 
@@ -332,7 +335,8 @@ class Transport:
     ) -> Any:
         session = await self.get_session()
         attempt = 0  # retries taken so far
-        replayed_401 = False
+        replays_401 = 0
+        refused_token: str | None = None
         client_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
@@ -406,10 +410,12 @@ class Transport:
                 log.debug("<- %d %s body=%s", status, path, _truncate(redact_json(body)))
             if 200 <= status < 300:
                 return body
-            if status == 401 and not replayed_401:
-                # The token may have been revoked or expired early: drop that token only and
-                # replay once with a fresh one. Not counted as a retry.
-                replayed_401 = True
+            if status == 401 and token != refused_token and replays_401 < _MAX_401_REPLAYS:
+                # The token may have been revoked or expired early: drop that token only (other
+                # tasks may already hold a newer one) and replay with a fresh one; not counted
+                # as a retry. The same token refused twice means the credentials are refused.
+                replays_401 += 1
+                refused_token = token
                 self.tokens.invalidate(token)
                 continue
             retry_after = parse_retry_after(resp_headers.get("Retry-After"))
