@@ -32,6 +32,7 @@ from modelsec.errors import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
+from modelsec.sync import ModelSecurityClient
 from modelsec.workflows import IDEMPOTENCY_LABEL, ScanProgress, ScanResult
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "InternalServerError",
     "MissingVariableError",
     "ModelSecError",
+    "ModelSecurityClient",
     "NotFoundError",
     "OAuthError",
     "PayloadError",

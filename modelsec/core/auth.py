@@ -92,6 +92,8 @@ class TokenCache:
         self._token: _Token | None = None
         self._inflight: asyncio.Task[_Token] | None = None
         self.fetch_count = 0
+        # Set by the transport when the environment names a proxy for the token host.
+        self.proxy: tuple[str, aiohttp.BasicAuth | None] | None = None
 
     def __repr__(self) -> str:
         return f"TokenCache(client_id={self._client_id!r}, tsg_id={self._tsg_id!r})"
@@ -172,6 +174,8 @@ class TokenCache:
                 data=data,
                 headers={"Accept": "application/json", "Authorization": auth},
                 timeout=self._timeout,
+                proxy=self.proxy[0] if self.proxy else None,
+                proxy_auth=self.proxy[1] if self.proxy else None,
             ) as resp:
                 raw = await resp.read()
                 status = resp.status

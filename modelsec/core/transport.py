@@ -195,6 +195,7 @@ class Transport:
         self.user_agent = user_agent(config.user_agent_suffix)
         self._bases: dict[str, str] = {"data": config.data_endpoint, "mgmt": config.mgmt_endpoint}
         self.closed = False
+        self._proxies: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
         # Patchable in tests: the backoff sleep and the jitter source.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.rand: Callable[[], float] = random.random
@@ -231,9 +232,18 @@ class Transport:
                 ttl_dns_cache=300,
                 ssl=self.config.ssl_context if self.config.ssl_context is not None else True,
             )
+            if self.config.trust_env:
+                # aiohttp's own trust_env looks proxies (and netrc) up in a worker thread on
+                # every request, which costs more than the request on a fast network. Our
+                # hosts are fixed, so look them up once (environment reads, no I/O; done
+                # inline so that concurrent first calls cannot race to build two sessions).
+                self._proxies = _env_proxies(
+                    [self.config.data_endpoint, self.config.mgmt_endpoint, self.config.token_endpoint]
+                )
+                self.tokens.proxy = self._proxies.get(_origin(self.config.token_endpoint))
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                trust_env=self.config.trust_env,
+                trust_env=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=None),
             )
@@ -340,6 +350,7 @@ class Transport:
         client_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
+        proxy, proxy_auth = self._proxies.get(_origin(url), (None, None))
         while True:
             hold = self._paused_until - self.clock()
             if hold > 0:
@@ -372,6 +383,8 @@ class Transport:
                     data=payload,
                     headers=headers,
                     timeout=client_timeout,
+                    proxy=proxy,
+                    proxy_auth=proxy_auth,
                 ) as resp:
                     raw = await resp.read()
                     status = resp.status
@@ -456,6 +469,26 @@ class Transport:
         log.info("%s %s failed (%s); retry %d in %.2fs", method, path, reason, attempt + 1, delay)
         await self.sleep(delay)
         return attempt + 1
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _env_proxies(urls: list[str]) -> dict[str, tuple[str, aiohttp.BasicAuth | None]]:
+    """Proxies from ``HTTP(S)_PROXY``/``NO_PROXY`` for each URL's origin (none: absent)."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    found: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
+    for url in urls:
+        try:
+            proxy, auth = get_env_proxy_for_url(URL(url))
+        except LookupError:
+            continue
+        found[_origin(url)] = (str(proxy), auth)
+    return found
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:

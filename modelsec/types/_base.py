@@ -113,28 +113,38 @@ def parse_datetime(value: str | _dt.datetime) -> _dt.datetime:
     if isinstance(value, _dt.datetime):
         parsed = value
     elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        # Trim fractional seconds to microseconds: the service may send nanoseconds.
-        dot = text.find(".")
-        if dot != -1:
-            end = dot + 1
-            while end < len(text) and text[end].isdigit():
-                end += 1
-            frac = text[dot + 1 : end][:6].ljust(6, "0")
-            text = text[: dot + 1] + frac + text[end:]
-        if len(text) >= 10 and text[10:11] == " ":
-            text = text[:10] + "T" + text[11:]
         try:
-            parsed = _dt.datetime.fromisoformat(text)
+            # Fast path (C code): Python 3.11+ reads "Z" and up to 6 fractional digits.
+            parsed = _dt.datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"invalid date-time: {value!r}") from None
+            parsed = _parse_datetime_slow(value)
     else:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=_dt.timezone.utc)
+    if parsed.tzinfo is _dt.timezone.utc:
+        return parsed
     return parsed.astimezone(_dt.timezone.utc)
+
+
+def _parse_datetime_slow(value: str) -> _dt.datetime:
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Trim fractional seconds to microseconds: the service may send nanoseconds.
+    dot = text.find(".")
+    if dot != -1:
+        end = dot + 1
+        while end < len(text) and text[end].isdigit():
+            end += 1
+        frac = text[dot + 1 : end][:6].ljust(6, "0")
+        text = text[: dot + 1] + frac + text[end:]
+    if len(text) >= 10 and text[10:11] == " ":
+        text = text[:10] + "T" + text[11:]
+    try:
+        return _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"invalid date-time: {value!r}") from None
 
 
 def format_datetime(value: _dt.datetime) -> str:
@@ -185,6 +195,7 @@ def _structure_open_enum_factory(tp: Any) -> Callable[[Any, Any], Any]:
     parts = _open_enum_parts(tp)
     assert parts is not None
     enum_cls, nullable = parts
+    members: dict[str, Any] = {m.value: m for m in enum_cls}
 
     def hook(value: Any, _: Any) -> Any:
         if value is None:
@@ -195,10 +206,8 @@ def _structure_open_enum_factory(tp: Any) -> Callable[[Any, Any], Any]:
             return value
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {type(value).__name__}")
-        try:
-            return enum_cls(value)
-        except ValueError:
-            return value  # a value the SDK does not know yet: kept as the raw string
+        # A value the SDK does not know yet is kept as the raw string.
+        return members.get(value, value)
 
     return hook
 
@@ -251,16 +260,21 @@ def _is_wire_model(tp: Any) -> bool:
 
 
 def _wire_structure_factory(cls: type[WireModel]) -> Callable[[Any, Any], Any]:
-    inner = make_dict_structure_fn(cls, converter)
+    # The generated function never reads ``extra`` (it takes its default); unknown fields are
+    # attached after construction, which keeps the common case (no unknown field) on the fast
+    # path of cattrs' generated code.
+    inner = make_dict_structure_fn(cls, converter, extra=cattrs.override(omit=True))
     known = frozenset(a.name for a in attrs.fields(cls) if a.name != "extra")
 
     def hook(data: Any, _: Any) -> Any:
         if not isinstance(data, Mapping):
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        extra = {k: v for k, v in data.items() if k not in known}
-        payload = {k: v for k, v in data.items() if k in known}
-        payload["extra"] = extra
-        return inner(payload, cls)
+        if known.issuperset(data.keys()):
+            return inner(data, cls)
+        obj = inner({k: v for k, v in data.items() if k in known}, cls)
+        # Frozen attrs instances allow this one internal write, before anyone sees the object.
+        object.__setattr__(obj, "extra", {k: v for k, v in data.items() if k not in known})
+        return obj
 
     return hook
 

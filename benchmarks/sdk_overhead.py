@@ -1,0 +1,135 @@
+"""SDK overhead: raw aiohttp vs AsyncModelSecurityClient vs the sync facade, same local server.
+
+The server runs in a child process on loopback and answers canned JSON (a scan for ``get``,
+a 20-scan page for ``list``), so the figures are the client side's cost: request building,
+retries bookkeeping, token lookup, JSON parsing, and (for the SDK) typed structuring.
+
+    python benchmarks/sdk_overhead.py --requests 3000
+
+Prints requests/second per (client, operation, concurrency) and the SDK's overhead relative to
+raw aiohttp in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _server  # noqa: E402
+
+from modelsec import AsyncModelSecurityClient  # noqa: E402
+
+UUID = _server.UUID
+
+
+def kwargs(base: str) -> dict[str, str]:
+    return {
+        "client_id": "bench",
+        "client_secret": "bench-secret",
+        "tsg_id": "1234567890",
+        "data_endpoint": f"{base}/aims/data",
+        "mgmt_endpoint": f"{base}/aims/mgmt",
+        "token_endpoint": f"{base}/oauth2/access_token",
+    }
+
+
+async def drive(call: Callable[[], Awaitable[object]], n: int, concurrency: int) -> float:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with sem:
+            await call()
+
+    await call()  # warm up: connection and token
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return n / (time.perf_counter() - start)
+
+
+async def bench_raw(base: str, op: str, n: int, c: int) -> float:
+    headers = {"Authorization": "Bearer bench-token", "Accept": "application/json"}
+    connector = aiohttp.TCPConnector(limit=100)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = f"{base}/aims/data/v1/scans/{UUID}" if op == "get" else f"{base}/aims/data/v1/scans"
+        params = None if op == "get" else [("skip", "0"), ("limit", "20")]
+
+        async def call() -> object:
+            async with session.get(url, headers=headers, params=params) as resp:
+                resp.raise_for_status()
+                return await resp.json()
+
+        return await drive(call, n, c)
+
+
+async def bench_async(base: str, op: str, n: int, c: int) -> float:
+    async with AsyncModelSecurityClient(**kwargs(base)) as client:
+
+        async def call() -> object:
+            if op == "get":
+                return await client.scans.get(UUID)
+            return await client.scans.list(limit=20)
+
+        return await drive(call, n, c)
+
+
+def bench_sync(base: str, op: str, n: int, c: int) -> float:
+    from modelsec import ModelSecurityClient  # type: ignore[attr-defined]
+
+    with ModelSecurityClient(**kwargs(base)) as client:
+
+        def call() -> object:
+            if op == "get":
+                return client.scans.get(UUID)
+            return client.scans.list(limit=20)
+
+        call()
+        start = time.perf_counter()
+        if c == 1:
+            for _ in range(n):
+                call()
+        else:
+            with ThreadPoolExecutor(max_workers=c) as pool:
+                list(pool.map(lambda _: call(), range(n)))
+        return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N rounds per cell")
+    args = parser.parse_args()
+    base, proc = _server.start()
+    time.sleep(0.5)
+    try:
+        print(f"{'operation':<6} {'conc':>4} {'raw aiohttp':>12} {'async SDK':>10} {'sync SDK':>9} "
+              f"{'async ovh':>9} {'sync ovh':>9}   (requests/s, best of {args.rounds})")
+        for op in ("get", "list"):
+            for c in (1, 64):
+                raw = max(asyncio.run(bench_raw(base, op, args.requests, c)) for _ in range(args.rounds))
+                sdk = max(asyncio.run(bench_async(base, op, args.requests, c)) for _ in range(args.rounds))
+                try:
+                    sync = max(bench_sync(base, op, args.requests, min(c, 16)) for _ in range(args.rounds))
+                except ImportError:
+                    sync = float("nan")
+                print(
+                    f"{op:<6} {c:>4} {raw:>12.0f} {sdk:>10.0f} {sync:>9.0f} "
+                    f"{(raw / sdk - 1) * 100:>8.1f}% {(raw / sync - 1) * 100:>8.1f}%"
+                )
+        print("sync facade threads are capped at 16 for concurrency 64 (see benchmarks/sync_overhead.py)")
+        print(f"threads alive at exit: {threading.active_count()}")
+    finally:
+        proc.terminate()
+        proc.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+"""The one event loop behind every sync client (hand-written, not generated).
+
+A process-wide anyio ``BlockingPortal`` runs an event loop in a daemon thread named
+``modelsec-sync-loop``. It starts on first use, is forgotten in a forked child (the thread does
+not survive ``fork()``; the child starts its own on first use) and is shut down at exit. Sync
+calls hand a coroutine to that loop and block on the result, so they work the same from a plain
+script, a worker thread, or a thread whose own loop is running (Jupyter, an ``async def`` route);
+``asyncio.run`` / ``run_until_complete`` are never used.
+
+Each sync client owns an :class:`AsyncHandle`: its own async client, created on the portal loop
+and never shared with the caller's loop. A handle notices (by a generation number) that the loop
+it was built on is gone, after a fork, and builds a fresh async client on the new loop.
+
+Example:
+    >>> from modelsec.sync import _portal
+    >>> async def answer() -> int:
+    ...     return 42
+    >>> _portal.run(answer)
+    42
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import CancelledError
+from inspect import isawaitable
+from typing import Any, Generic, ParamSpec, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+__all__ = [
+    "THREAD_NAME",
+    "AsyncHandle",
+    "call",
+    "generation",
+    "get_portal",
+    "iterate",
+    "run",
+    "shutdown",
+]
+
+THREAD_NAME = "modelsec-sync-loop"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+A = TypeVar("A")
+
+_RUNNING_LOOP_MESSAGE = (
+    "a modelsec sync client was called from a thread whose event loop is running; the call "
+    "blocks that loop until it returns. In async code (Jupyter cells, 'async def' routes) use "
+    "modelsec.AsyncModelSecurityClient and 'await' it instead."
+)
+
+
+class _LoopThread:
+    """One daemon thread running ``anyio.run`` with a ``BlockingPortal`` until stopped."""
+
+    def __init__(self) -> None:
+        self.portal: BlockingPortal | None = None
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=THREAD_NAME, daemon=True)
+
+    def _main(self) -> None:
+        try:
+            anyio.run(self._serve)
+        except BaseException as exc:  # surfaced to the starting thread
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        async with BlockingPortal() as portal:
+            self.portal = portal
+            self._ready.set()
+            await portal.sleep_until_stopped()
+
+    def start(self) -> BlockingPortal:
+        self.thread.start()
+        self._ready.wait()
+        if self.portal is None:
+            raise RuntimeError("the modelsec sync event loop failed to start") from self.error
+        return self.portal
+
+    def stop(self, timeout: float | None) -> None:
+        portal = self.portal
+        if portal is not None:
+            try:
+                portal.call(portal.stop, True)
+            except RuntimeError:  # already stopped
+                pass
+        self.thread.join(timeout)
+
+
+_lock = threading.Lock()
+_loop: _LoopThread | None = None
+_generation = 0
+_warned_running_loop = False
+# Every live handle; shutdown() closes the async clients of the owners still open.
+_handles: weakref.WeakSet[AsyncHandle[Any]] = weakref.WeakSet()
+# Objects inherited from the parent in a forked child: kept alive, never closed or collected
+# there (their sockets and loop belong to the parent).
+_fork_orphans: list[object] = []
+
+
+def generation() -> int:
+    """A number that changes whenever the loop a handle was built on can no longer be used."""
+    return _generation
+
+
+def get_portal() -> BlockingPortal:
+    """The process-wide portal, starting its thread on first use."""
+    loop = _loop
+    if loop is not None and loop.portal is not None:
+        return loop.portal
+    return _start()
+
+
+def _start() -> BlockingPortal:
+    global _loop, _generation
+    with _lock:
+        if _loop is not None and _loop.portal is not None:
+            return _loop.portal
+        loop = _LoopThread()
+        portal = loop.start()
+        _loop = loop
+        _generation += 1
+        return portal
+
+
+def _check_caller() -> None:
+    global _warned_running_loop
+    loop = _loop
+    if loop is not None and loop.thread.ident == threading.get_ident():
+        raise RuntimeError(
+            "a modelsec sync client cannot be called from its own event loop thread; "
+            "use the async client there"
+        )
+    if _warned_running_loop:
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    _warned_running_loop = True
+    warnings.warn(_RUNNING_LOOP_MESSAGE, RuntimeWarning, stacklevel=4)
+
+
+def _wait(portal: BlockingPortal, func: Callable[[], Any]) -> Any:
+    _check_caller()
+    future = portal.start_task_soon(func)
+    try:
+        return future.result()
+    except BaseException:
+        # KeyboardInterrupt (or similar) while waiting: cancel the task on the loop too.
+        future.cancel()
+        raise
+
+
+def run(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Await ``fn(*args, **kwargs)`` on the portal loop and return its result (or raise its
+    exception unchanged).
+
+    Example:
+        >>> import anyio
+        >>> run(anyio.sleep, 0)
+    """
+    result: T = _wait(get_portal(), functools.partial(fn, *args, **kwargs))
+    return result
+
+
+def call(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call a plain function on the portal loop's thread and return its result.
+
+    Example:
+        >>> call(threading.current_thread).name
+        'modelsec-sync-loop'
+    """
+    result: T = _wait(get_portal(), functools.partial(fn, *args, **kwargs))
+    return result
+
+
+def iterate(fn: Callable[P, AsyncIterator[T]], /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+    """Iterate ``fn(*args, **kwargs)`` (an async iterator) from a sync thread.
+
+    The async iterator is created and consumed by a single task on the portal loop (so task
+    groups and cancel scopes inside an async generator stay in one task) and handed over one
+    item per portal crossing. Leaving the loop early closes the async iterator on the loop.
+
+    Example:
+        >>> async def count():
+        ...     for i in range(3):
+        ...         yield i
+        >>> list(iterate(count))
+        [0, 1, 2]
+    """
+    return _iterate(functools.partial(fn, *args, **kwargs))
+
+
+def iterate_awaited(
+    fn: Callable[P, Awaitable[AsyncIterator[T]]], /, *args: P.args, **kwargs: P.kwargs
+) -> Iterator[T]:
+    """Like :func:`iterate` for a coroutine function that returns an async iterator."""
+    return _iterate(functools.partial(fn, *args, **kwargs))
+
+
+def _iterate(make: Callable[[], Any]) -> Iterator[Any]:
+    portal = get_portal()
+    send, receive = anyio.create_memory_object_stream[Any](0)
+
+    async def pump() -> None:
+        source: Any = None
+        try:
+            async with send:
+                source = make()
+                if isawaitable(source):
+                    source = await source
+                async for item in source:
+                    await send.send(item)
+        except anyio.BrokenResourceError:
+            pass  # the sync side stopped early
+        finally:
+            # Not shielded: a generator that yields inside its own cancel scope would have that
+            # scope exited under ours. Early exit closes the stream, it does not cancel us.
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    _check_caller()
+    future = portal.start_task_soon(pump)
+    finished = False
+    try:
+        while True:
+            try:
+                item = _wait(portal, receive.receive)
+            except anyio.EndOfStream:
+                break
+            yield item
+        finished = True
+        future.result()  # re-raise what the async iterator raised, unchanged
+    finally:
+        try:
+            portal.call(receive.close)
+            if not finished:
+                future.exception()  # wait for the pump (and aclose) to finish
+        except (RuntimeError, CancelledError):  # the portal is gone: nothing runs any more
+            receive.close()
+            send.close()
+
+
+class AsyncHandle(Generic[A]):
+    """The async object behind a sync client, rebuilt when its loop is gone (after a fork).
+
+    ``build`` runs in the calling thread and may use :func:`call` / :func:`run`; it is re-run
+    in a forked child on first use there. Owner handles (root clients) are closed by
+    :func:`shutdown` if still open.
+
+    Example:
+        >>> handle = AsyncHandle(lambda: call(dict, a=1))
+        >>> handle.get()
+        {'a': 1}
+    """
+
+    def __init__(self, build: Callable[[], A], *, owner: bool = False) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._value: A | None = None
+        self.closed = False
+        self.owner = owner
+        self.get()
+        _handles.add(self)
+
+    def get(self) -> A:
+        """The async object, built (or rebuilt on a new loop) if need be."""
+        value = self._value
+        if value is not None and (self._generation == _generation or self.closed):
+            return value
+        return self._rebuild()
+
+    def _rebuild(self) -> A:
+        with self._lock:
+            if self._value is not None and self._generation == _generation:
+                return self._value
+            if self._value is not None:
+                _fork_orphans.append(self._value)
+            self._value = None
+            value = self._build()
+            self._value = value
+            self._generation = _generation
+            return value
+
+    def derive(self, fn: Callable[[A], A | Awaitable[A]]) -> AsyncHandle[A]:
+        """A handle whose object is ``fn(this handle's object)``, computed on the loop."""
+
+        def build() -> A:
+            parent = self.get()
+            result: A = _wait(get_portal(), functools.partial(fn, parent))
+            return result
+
+        return AsyncHandle(build)
+
+    def current(self) -> A | None:
+        """The object if it lives on the current loop (for shutdown), else None."""
+        if self._generation == _generation:
+            return self._value
+        return None
+
+
+def shutdown(timeout: float | None = 10.0) -> None:
+    """Close every open sync client's async client and stop the sync event loop thread.
+
+    Runs at interpreter exit; call it yourself to release the thread earlier. A later sync call
+    starts a new loop (clients closed here stay closed).
+
+    Example:
+        >>> import modelsec.sync
+        >>> modelsec.sync.shutdown()
+    """
+    global _loop, _generation
+    with _lock:
+        loop = _loop
+        if loop is None:
+            return
+        portal = loop.portal
+        if portal is not None:
+            for handle in list(_handles):
+                value = handle.current()
+                close = getattr(value, "close", None)
+                if not handle.owner or handle.closed or close is None:
+                    continue
+                handle.closed = True
+                try:
+                    portal.call(close)
+                except Exception:  # best effort at exit
+                    pass
+        loop.stop(timeout)
+        _loop = None
+        _generation += 1
+
+
+def _after_fork_in_child() -> None:
+    # The loop thread does not exist in the child: forget it (keeping the objects alive, so
+    # nothing tries to close the parent's sockets from here) and start afresh on first use.
+    global _lock, _loop, _generation
+    _lock = threading.Lock()
+    if _loop is not None:
+        _fork_orphans.append(_loop)
+    _loop = None
+    _generation += 1
+    for handle in list(_handles):
+        handle._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(shutdown)
