@@ -40,7 +40,9 @@ def build_hub(root: Path) -> None:
     (bad / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
 
 
-async def run(emu: EmulatorThread, n: int, concurrency: int, max_connections: int) -> dict[str, float]:
+async def run(
+    emu: EmulatorThread, n: int, concurrency: int, max_connections: int
+) -> dict[str, float]:
     before_tokens = emu.stats.token_requests
     before_conns = emu.stats.connections_opened
     before_scans = emu.scan_count()
@@ -85,8 +87,10 @@ def main() -> None:
         build_hub(Path(tmp))
         with EmulatorThread(port=0, settle_delay=args.settle_delay, hub=tmp) as emu:
             ideal = args.settle_delay * args.scans / args.concurrency
-            print(f"{args.scans} scans, concurrency {args.concurrency}, max connections "
-                  f"{args.max_connections}, settle delay {args.settle_delay}s -> ideal {ideal:.2f}s")
+            print(
+                f"{args.scans} scans, concurrency {args.concurrency}, max connections "
+                f"{args.max_connections}, settle delay {args.settle_delay}s -> ideal {ideal:.2f}s"
+            )
             for label, faults in (
                 ("no faults", None),
                 (

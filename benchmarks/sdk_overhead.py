@@ -24,9 +24,9 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _server  # noqa: E402
+import _server
 
-from modelsec import AsyncModelSecurityClient  # noqa: E402
+from modelsec import AsyncModelSecurityClient
 
 UUID = _server.UUID
 
@@ -110,21 +110,31 @@ def main() -> None:
     base, proc = _server.start()
     time.sleep(0.5)
     try:
-        print(f"{'operation':<6} {'conc':>4} {'raw aiohttp':>12} {'async SDK':>10} {'sync SDK':>9} "
-              f"{'async ovh':>9} {'sync ovh':>9}   (requests/s, best of {args.rounds})")
+        print(
+            f"{'operation':<6} {'conc':>4} {'raw aiohttp':>12} {'async SDK':>10} {'sync SDK':>9} "
+            f"{'async ovh':>9} {'sync ovh':>9}   (requests/s, best of {args.rounds})"
+        )
         for op in ("get", "list"):
             for c in (1, 64):
-                raw = max(asyncio.run(bench_raw(base, op, args.requests, c)) for _ in range(args.rounds))
-                sdk = max(asyncio.run(bench_async(base, op, args.requests, c)) for _ in range(args.rounds))
+                raw = max(
+                    asyncio.run(bench_raw(base, op, args.requests, c)) for _ in range(args.rounds)
+                )
+                sdk = max(
+                    asyncio.run(bench_async(base, op, args.requests, c)) for _ in range(args.rounds)
+                )
                 try:
-                    sync = max(bench_sync(base, op, args.requests, min(c, 16)) for _ in range(args.rounds))
+                    sync = max(
+                        bench_sync(base, op, args.requests, min(c, 16)) for _ in range(args.rounds)
+                    )
                 except ImportError:
                     sync = float("nan")
                 print(
                     f"{op:<6} {c:>4} {raw:>12.0f} {sdk:>10.0f} {sync:>9.0f} "
                     f"{(raw / sdk - 1) * 100:>8.1f}% {(raw / sync - 1) * 100:>8.1f}%"
                 )
-        print("sync facade threads are capped at 16 for concurrency 64 (see benchmarks/sync_overhead.py)")
+        print(
+            "sync facade threads are capped at 16 for concurrency 64 (see benchmarks/sync_overhead.py)"
+        )
         print(f"threads alive at exit: {threading.active_count()}")
     finally:
         proc.terminate()

@@ -63,17 +63,22 @@ async def group_walkthrough(client: AsyncModelSecurityClient) -> None:
     print(f"tightened {updated.rule.name} -> {updated.state}")
 
 
+def write_hub(hub: Path) -> None:
+    """One small benign model of a verified organization, as the emulator's hub expects."""
+    model = hub / "huggingface" / "my-org" / "my-model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text('{"model_type": "toy"}')
+    (model / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
+    (model.parent / ".verified").write_text("")
+
+
 @contextlib.asynccontextmanager
 async def emulated() -> AsyncIterator[dict[str, Any]]:
     """A running emulator whose hub holds one small benign Hugging Face model."""
     from modelsec.emulator import Emulator
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(tmp, "huggingface", "my-org", "my-model")
-        model.mkdir(parents=True)
-        (model / "config.json").write_text('{"model_type": "toy"}')
-        (model / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
-        (model.parent / ".verified").write_text("")  # a verified organization
+        write_hub(Path(tmp))
         async with Emulator(port=0, settle_delay=0.2, activation_delay=0.2, hub=tmp) as emu:
             yield emu.client_kwargs()
 

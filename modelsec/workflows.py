@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+import anyio.to_thread
 import attrs
 
 from modelsec.errors import (
@@ -155,15 +156,20 @@ class ScanProgress:
     last: ScanResult | None = None
 
 
-async def _local_details(
-    path: Path,
+def _scan_local(
+    text: str,
     allow_patterns: Sequence[str] | None,
     ignore_patterns: Sequence[str] | None,
-) -> ScanDetails:
+) -> tuple[str, ScanDetails]:
+    """Check, resolve and scan a local path (runs in a worker thread: all of it is file I/O)."""
     # Lazy import: the SDK never imports the scanner unless a local scan is asked for.
-    from modelsec.scanner import scan_path_async
+    from modelsec.scanner import scan_path
 
-    return await scan_path_async(path, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)
+    path = Path(text)
+    if not path.exists():
+        raise PayloadError(f"no such file or directory: {text}")
+    details = scan_path(path, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)
+    return str(path.resolve()), details
 
 
 def _labels_with(labels: LabelsArg | None, request_id: str | None) -> list[Label] | None:
@@ -215,11 +221,9 @@ class _ScanJob:
             model_uri = text
             allow, ignore = self.allow_patterns, self.ignore_patterns
         else:
-            path = Path(text)
-            if not path.exists():
-                raise PayloadError(f"no such file or directory: {text}")
-            details = await _local_details(path, self.allow_patterns, self.ignore_patterns)
-            model_uri = str(path.resolve())
+            model_uri, details = await anyio.to_thread.run_sync(
+                _scan_local, text, self.allow_patterns, self.ignore_patterns
+            )
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
             allow, ignore = None, None
         scan = await self._create(model_uri, details, allow, ignore)
@@ -263,7 +267,9 @@ class _ScanJob:
                 attempt += 1
                 found = await self._find(request_id)
                 if found is not None:
-                    log.info("create of %s had an unknown outcome; found scan %s", model_uri, found.uuid)
+                    log.info(
+                        "create of %s had an unknown outcome; found scan %s", model_uri, found.uuid
+                    )
                     return found
                 if attempt >= self.create_attempts:
                     raise

@@ -237,8 +237,9 @@ class Transport:
                 # every request, which costs more than the request on a fast network. Our
                 # hosts are fixed, so look them up once (environment reads, no I/O; done
                 # inline so that concurrent first calls cannot race to build two sessions).
+                cfg = self.config
                 self._proxies = _env_proxies(
-                    [self.config.data_endpoint, self.config.mgmt_endpoint, self.config.token_endpoint]
+                    [cfg.data_endpoint, cfg.mgmt_endpoint, cfg.token_endpoint]
                 )
                 self.tokens.proxy = self._proxies.get(_origin(self.config.token_endpoint))
             self._session = aiohttp.ClientSession(

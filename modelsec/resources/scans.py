@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import builtins
-import logging
 import datetime as _dt
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from modelsec.config import Timeouts
 from modelsec.core.pagination import AsyncPaginator
-from modelsec.core.transport import encode_path
 from modelsec.core.polling import poll_until
+from modelsec.core.transport import encode_path
 from modelsec.errors import PayloadError, ScanTimeoutError
 from modelsec.resources._base import AsyncResource
 from modelsec.resources._validate import (
@@ -70,6 +70,7 @@ def _scan_settled(scan: Scan) -> bool:
 
 def _describe_scan(scan: Scan) -> str:
     return f"scan {scan.uuid} is still {scan.eval_outcome}"
+
 
 _DIRECTIONS = [d.value for d in SortDirection]
 _DATE_FIELDS = [d.value for d in SortByDateField]

@@ -8,8 +8,8 @@ from typing import Any
 
 from modelsec.config import Timeouts
 from modelsec.core.pagination import AsyncCursorPaginator, AsyncPaginator
-from modelsec.core.transport import encode_path
 from modelsec.core.polling import poll_until
+from modelsec.core.transport import encode_path
 from modelsec.errors import PayloadError, WaitTimeoutError
 from modelsec.resources._base import AsyncResource
 from modelsec.resources._validate import (

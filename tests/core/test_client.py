@@ -11,7 +11,7 @@ import warnings
 import aiohttp
 import pytest
 
-from modelsec import AsyncModelSecurityClient, APITimeoutError
+from modelsec import APITimeoutError, AsyncModelSecurityClient
 from tests.core import samples as s
 from tests.core.conftest import DATA, SECRET, TOKEN_URL, ClientFactory, FakeAPI
 
@@ -95,7 +95,7 @@ async def test_client_bound_to_its_loop(
     def other_thread() -> None:
         try:
             asyncio.run(client.scans.get(s.U1))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     t = threading.Thread(target=other_thread)

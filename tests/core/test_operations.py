@@ -620,7 +620,7 @@ def _with_defaults(parsed: dict[str, Any], raw: Any) -> Any:
         if isinstance(value, dict) and isinstance(parsed[key], dict):
             _with_defaults(parsed[key], value)
         elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for p, r in zip(parsed[key], value):
+            for p, r in zip(parsed[key], value, strict=True):
                 _with_defaults(p, r)
         else:
             assert parsed[key] == value, key

@@ -9,7 +9,10 @@ from pathlib import Path
 
 def write_safetensors(path: Path) -> None:
     """A valid safetensors file holding one float32 tensor of 4 values."""
-    header = {"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}, "__metadata__": {"format": "pt"}}
+    header = {
+        "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+        "__metadata__": {"format": "pt"},
+    }
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + struct.pack("<4f", 1.0, 2.0, 3.0, 4.0))
@@ -28,7 +31,9 @@ def malicious_pickle_bytes(command: str = "echo pwned") -> bytes:
     return (
         b"\x80\x02"  # PROTO 2
         + b"cos\nsystem\n"  # GLOBAL os.system
-        + b"X" + struct.pack("<I", len(cmd)) + cmd  # BINUNICODE
+        + b"X"
+        + struct.pack("<I", len(cmd))
+        + cmd  # BINUNICODE
         + b"\x85"  # TUPLE1
         + b"R"  # REDUCE
         + b"."  # STOP

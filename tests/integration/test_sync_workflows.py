@@ -17,7 +17,9 @@ from tests.integration.models import benign_model, malicious_model
 def emu(tmp_path: Path) -> Iterator[EmulatorThread]:
     hub = tmp_path / "hub"
     benign_model(hub / "huggingface" / "good-org" / "good-model")
-    (hub / "huggingface" / "good-org" / "good-model" / "README.md").write_text("---\nlicense: mit\n---\n")
+    (hub / "huggingface" / "good-org" / "good-model" / "README.md").write_text(
+        "---\nlicense: mit\n---\n"
+    )
     (hub / "huggingface" / "good-org" / ".verified").write_text("")
     with EmulatorThread(port=0, settle_delay=0.05, activation_delay=0.05, hub=hub) as e:
         yield e
@@ -38,26 +40,51 @@ def test_sync_scan_local_and_remote(client: ModelSecurityClient, tmp_path: Path)
     local = _group(client, "LOCAL")
     ok = client.scan(benign_model(tmp_path / "ok"), security_group_uuid=local, poll_interval=0.02)
     assert ok.is_allowed, ok
-    bad = client.scan(malicious_model(tmp_path / "bad"), security_group_uuid=local, poll_interval=0.02)
+    bad = client.scan(
+        malicious_model(tmp_path / "bad"), security_group_uuid=local, poll_interval=0.02
+    )
     assert bad.is_blocked
     assert any(v.threat == "PAIT-PKL-100" for v in bad.violations)
-    remote = client.scan("hf://good-org/good-model", security_group_uuid=_group(client, "HUGGING_FACE"), poll_interval=0.02)
+    remote = client.scan(
+        "hf://good-org/good-model",
+        security_group_uuid=_group(client, "HUGGING_FACE"),
+        poll_interval=0.02,
+    )
     assert remote.outcome == EvalOutcome.ALLOWED
 
 
 def test_sync_scan_many_yields_every_input(client: ModelSecurityClient, tmp_path: Path) -> None:
     local = _group(client, "LOCAL")
-    targets = [benign_model(tmp_path / f"m{i}") for i in range(3)] + [malicious_model(tmp_path / "bad")]
+    targets = [benign_model(tmp_path / f"m{i}") for i in range(3)] + [
+        malicious_model(tmp_path / "bad")
+    ]
     progress: list[ScanProgress] = []
-    results = list(client.scan_many(targets, security_group_uuid=local, concurrency=2, poll_interval=0.02, on_progress=progress.append))
+    results = list(
+        client.scan_many(
+            targets,
+            security_group_uuid=local,
+            concurrency=2,
+            poll_interval=0.02,
+            on_progress=progress.append,
+        )
+    )
     assert sorted(r.index for r in results) == [0, 1, 2, 3]
-    assert [r.is_blocked for r in sorted(results, key=lambda r: r.index)] == [False, False, False, True]
+    assert [r.is_blocked for r in sorted(results, key=lambda r: r.index)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
     assert progress[-1].completed == 4
 
 
-def test_sync_wait_timeout_carries_last_state(client: ModelSecurityClient, emu: EmulatorThread) -> None:
+def test_sync_wait_timeout_carries_last_state(
+    client: ModelSecurityClient, emu: EmulatorThread
+) -> None:
     emu.settle_delay = 30
-    scan = client.scans.create(model_uri="hf://good-org/good-model", security_group_uuid=_group(client, "HUGGING_FACE"))
+    scan = client.scans.create(
+        model_uri="hf://good-org/good-model", security_group_uuid=_group(client, "HUGGING_FACE")
+    )
     with pytest.raises(ScanTimeoutError) as info:
         client.scans.wait(scan.uuid, timeout=0.2, poll_interval=0.05)
     assert info.value.last is not None and info.value.last.uuid == scan.uuid

@@ -16,9 +16,13 @@ from tests.integration.conftest import default_group
 from tests.integration.models import benign_model, malicious_model
 
 
-async def test_scan_local_benign_is_allowed(client: AsyncModelSecurityClient, tmp_path: Path) -> None:
+async def test_scan_local_benign_is_allowed(
+    client: AsyncModelSecurityClient, tmp_path: Path
+) -> None:
     group = await default_group(client, "LOCAL")
-    result = await client.scan(benign_model(tmp_path / "ok"), security_group_uuid=group, poll_interval=0.02)
+    result = await client.scan(
+        benign_model(tmp_path / "ok"), security_group_uuid=group, poll_interval=0.02
+    )
     assert result.error is None
     assert result.is_allowed, result
     assert result.violations == []
@@ -30,7 +34,9 @@ async def test_scan_local_malicious_is_blocked_with_violations(
     client: AsyncModelSecurityClient, tmp_path: Path
 ) -> None:
     group = await default_group(client, "LOCAL")
-    result = await client.scan(malicious_model(tmp_path / "bad"), security_group_uuid=group, poll_interval=0.02)
+    result = await client.scan(
+        malicious_model(tmp_path / "bad"), security_group_uuid=group, poll_interval=0.02
+    )
     assert result.is_blocked, result
     assert result.violations
     assert any(v.threat == "PAIT-PKL-100" for v in result.violations)
@@ -39,19 +45,29 @@ async def test_scan_local_malicious_is_blocked_with_violations(
 
 async def test_scan_hub_uri(client: AsyncModelSecurityClient) -> None:
     group = await default_group(client, "HUGGING_FACE")
-    good = await client.scan("hf://good-org/good-model", security_group_uuid=group, poll_interval=0.02)
+    good = await client.scan(
+        "hf://good-org/good-model", security_group_uuid=group, poll_interval=0.02
+    )
     assert good.is_allowed, good
-    bad = await client.scan("https://huggingface.co/bad-org/bad-model", security_group_uuid=group, poll_interval=0.02)
+    bad = await client.scan(
+        "https://huggingface.co/bad-org/bad-model", security_group_uuid=group, poll_interval=0.02
+    )
     assert bad.is_blocked, bad
-    missing = await client.scan("hf://nobody/nothing", security_group_uuid=group, poll_interval=0.02)
+    missing = await client.scan(
+        "hf://nobody/nothing", security_group_uuid=group, poll_interval=0.02
+    )
     assert missing.outcome == EvalOutcome.ERROR
     assert missing.scan is not None and missing.scan.error_code == "MISSING_ARTIFACTS"
 
 
-async def test_wait_times_out_with_last_state(client: AsyncModelSecurityClient, emulator: Emulator) -> None:
+async def test_wait_times_out_with_last_state(
+    client: AsyncModelSecurityClient, emulator: Emulator
+) -> None:
     emulator.settle_delay = 30
     group = await default_group(client, "HUGGING_FACE")
-    scan = await client.scans.create(model_uri="hf://good-org/good-model", security_group_uuid=group)
+    scan = await client.scans.create(
+        model_uri="hf://good-org/good-model", security_group_uuid=group
+    )
     with pytest.raises(ScanTimeoutError) as info:
         await client.scans.wait(scan.uuid, timeout=0.3, poll_interval=0.05)
     assert info.value.last is not None
@@ -59,10 +75,14 @@ async def test_wait_times_out_with_last_state(client: AsyncModelSecurityClient, 
     assert info.value.last.eval_outcome == EvalOutcome.PENDING
 
 
-async def test_wait_is_cancellation_safe(client: AsyncModelSecurityClient, emulator: Emulator) -> None:
+async def test_wait_is_cancellation_safe(
+    client: AsyncModelSecurityClient, emulator: Emulator
+) -> None:
     emulator.settle_delay = 30
     group = await default_group(client, "HUGGING_FACE")
-    scan = await client.scans.create(model_uri="hf://good-org/good-model", security_group_uuid=group)
+    scan = await client.scans.create(
+        model_uri="hf://good-org/good-model", security_group_uuid=group
+    )
     task = asyncio.ensure_future(client.scans.wait(scan.uuid, poll_interval=0.05))
     await asyncio.sleep(0.2)
     task.cancel()
@@ -91,12 +111,18 @@ async def test_scan_many_in_completion_order_with_progress(
     client: AsyncModelSecurityClient, tmp_path: Path
 ) -> None:
     group = await default_group(client, "LOCAL")
-    targets = [benign_model(tmp_path / f"ok{i}") for i in range(4)] + [malicious_model(tmp_path / "bad")]
+    targets = [benign_model(tmp_path / f"ok{i}") for i in range(4)] + [
+        malicious_model(tmp_path / "bad")
+    ]
     seen: list[ScanProgress] = []
     results = [
         r
         async for r in client.scan_many(
-            targets, security_group_uuid=group, concurrency=3, poll_interval=0.02, on_progress=seen.append
+            targets,
+            security_group_uuid=group,
+            concurrency=3,
+            poll_interval=0.02,
+            on_progress=seen.append,
         )
     ]
     assert sorted(r.index for r in results) == list(range(5))
@@ -108,9 +134,18 @@ async def test_scan_many_in_completion_order_with_progress(
         assert any(lb.key == IDEMPOTENCY_LABEL for lb in r.scan.labels)
 
 
-async def test_scan_many_errors_are_results_not_exceptions(client: AsyncModelSecurityClient, tmp_path: Path) -> None:
+async def test_scan_many_errors_are_results_not_exceptions(
+    client: AsyncModelSecurityClient, tmp_path: Path
+) -> None:
     group = await default_group(client, "LOCAL")
-    results = [r async for r in client.scan_many([tmp_path / "missing", benign_model(tmp_path / "ok")], security_group_uuid=group, poll_interval=0.02)]
+    results = [
+        r
+        async for r in client.scan_many(
+            [tmp_path / "missing", benign_model(tmp_path / "ok")],
+            security_group_uuid=group,
+            poll_interval=0.02,
+        )
+    ]
     assert len(results) == 2
     by_index = {r.index: r for r in results}
     assert by_index[0].is_error and "no such file" in str(by_index[0].error)
@@ -121,13 +156,20 @@ async def test_scan_many_stops_cleanly_when_consumer_breaks(
     client: AsyncModelSecurityClient, emulator: Emulator
 ) -> None:
     group = await default_group(client, "HUGGING_FACE")
-    gen = client.scan_many(["hf://good-org/good-model"] * 20, security_group_uuid=group, concurrency=2, poll_interval=0.02)
+    gen = client.scan_many(
+        ["hf://good-org/good-model"] * 20,
+        security_group_uuid=group,
+        concurrency=2,
+        poll_interval=0.02,
+    )
     async for _ in gen:  # type: ignore[attr-defined]
         break
     await gen.aclose()  # type: ignore[attr-defined]
     await asyncio.sleep(0.05)
     leftovers = [
-        t for t in asyncio.all_tasks() if t.get_coro().__qualname__.split(".")[-1] in {"worker", "run_workers"}  # type: ignore[union-attr]
+        t
+        for t in asyncio.all_tasks()
+        if t.get_coro().__qualname__.split(".")[-1] in {"worker", "run_workers"}  # type: ignore[union-attr]
     ]
     assert leftovers == []
     # Only the scans that had been started exist: no new work after the break.
@@ -154,7 +196,12 @@ async def test_scan_many_exactly_once_under_faults(
     )
     fast = client.with_options(max_retries=6)
     fast._transport.sleep = _short_sleep  # keep backoff real but brief
-    results = [r async for r in fast.scan_many(targets, security_group_uuid=group, concurrency=16, poll_interval=0.02)]
+    results = [
+        r
+        async for r in fast.scan_many(
+            targets, security_group_uuid=group, concurrency=16, poll_interval=0.02
+        )
+    ]
     emulator.faults = None
     assert len(results) == n
     assert sorted(r.index for r in results) == list(range(n))
@@ -165,7 +212,11 @@ async def test_scan_many_exactly_once_under_faults(
         assert r.outcome == expected, (r.index, r.outcome)
     # Exactly one scan per input on the service, however many creates were retried.
     assert emulator.scan_count() == n
-    request_ids = {next(lb.value for lb in r.scan.labels if lb.key == IDEMPOTENCY_LABEL) for r in results if r.scan}
+    request_ids = {
+        next(lb.value for lb in r.scan.labels if lb.key == IDEMPOTENCY_LABEL)
+        for r in results
+        if r.scan
+    }
     assert len(request_ids) == n
 
 
