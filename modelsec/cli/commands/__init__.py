@@ -1,0 +1,1 @@
+"""The subcommands of ``modelsec``: ``scan`` and one module for the resource groups."""

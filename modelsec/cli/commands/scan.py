@@ -1,0 +1,554 @@
+"""``modelsec scan``: gate models online (through the service) or ``--offline``.
+
+Examples::
+
+    modelsec scan hf://my-org/my-model                       # Default HUGGING_FACE group
+    modelsec scan ./models/bert --group "My LOCAL policy" -l team=ml --format sarif -o out.sarif
+    modelsec scan ./a ./b s3://bucket/c --concurrency 4 --format junit -o junit.xml
+    modelsec scan --offline ./models/bert --policy policy.json
+
+Exit status: 0 every model ALLOWED, 1 some model BLOCKED, 2 an error or a timeout
+(``--block-on-errors``: a scan that settled ERROR counts as BLOCKED).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modelsec.cli.common import (
+    CLIError,
+    add_connection_options,
+    is_remote,
+    is_uuid,
+    make_client,
+    parse_labels,
+    source_type_of,
+)
+from modelsec.cli.formats import FORMATS, ModelResult, Report, ViolationRecord, render
+from modelsec.cli.progress import Progress
+from modelsec.client import AsyncModelSecurityClient
+from modelsec.errors import AISecSDKException, ScanTimeoutError
+from modelsec.types import Scan, SecurityGroup, Violation
+
+__all__ = ["add_parser", "from_scan_result", "resolve_group", "run"]
+
+EPILOG = """\
+exit status:
+  0  every model ALLOWED
+  1  some model BLOCKED (with --block-on-errors, also a scan that ended in ERROR)
+  2  an error or a timeout: a scan ended in ERROR, did not settle within --timeout,
+     or could not be run (credentials, network, bad arguments)
+
+examples:
+  modelsec scan hf://my-org/my-model
+  modelsec scan ./models/bert --group "ML Team LOCAL" -l team=ml --format sarif -o scan.sarif
+  modelsec scan ./a ./b s3://bucket/c --format junit --output junit.xml
+  modelsec scan --offline ./models/bert --policy policy.json --format json
+"""
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``scan`` on the subparsers action ``sub``."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "scan",
+        help="scan models and gate on the verdict (exit 0 allowed, 1 blocked, 2 error)",
+        description="Scan one or more models (local paths or remote URIs) and wait for the\n"
+        "verdicts. Without --group each target goes to the 'Default <SOURCE_TYPE>' group\n"
+        "of its source (LOCAL, HUGGING_FACE, S3, GCS, AZURE, ARTIFACTORY, GITLAB).\n"
+        "A live progress line is drawn on a terminal; CI logs get only the report.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="a local file or directory, or a URI: hf://org/model, "
+        "https://huggingface.co/org/model, s3://bucket/path, gs://..., ...",
+    )
+    p.add_argument(
+        "-g",
+        "--group",
+        metavar="UUID_OR_NAME",
+        help="security group to apply (default: 'Default <SOURCE_TYPE>' per target)",
+    )
+    p.add_argument(
+        "-l",
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label the scans (repeatable)",
+    )
+    p.add_argument(
+        "--allow-pattern",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="only scan files matching (repeatable)",
+    )
+    p.add_argument(
+        "--ignore-pattern",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="skip files matching (repeatable)",
+    )
+    p.add_argument("--model-name", metavar="NAME")
+    p.add_argument("--model-author", metavar="AUTHOR")
+    p.add_argument("--model-version", metavar="VERSION")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for each verdict (default: %(default)s)",
+    )
+    p.add_argument(
+        "--poll-interval", type=float, default=None, metavar="SECONDS", help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="scans in flight at once (default: %(default)s)",
+    )
+    p.add_argument(
+        "--block-on-errors",
+        action="store_true",
+        help="a scan that ends in ERROR counts as BLOCKED (exit 1 instead of 2)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="report format (default: %(default)s)",
+    )
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE (a text summary still goes to stdout)",
+    )
+    out.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary besides the report"
+    )
+    out.add_argument("--no-progress", action="store_true", help="no live progress display")
+    off = p.add_argument_group("offline mode (no service at all)")
+    off.add_argument(
+        "--offline",
+        action="store_true",
+        help="scan local paths with the built-in scanner and judge them with the policy "
+        "engine (the default rules of a LOCAL group, or --policy)",
+    )
+    off.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="JSON policy file for --offline: rule states, approved formats, custom rules",
+    )
+    add_connection_options(p)
+    p.set_defaults(func=run)
+    return p
+
+
+# ---------------------------------------------------------------------------------- online
+
+
+async def resolve_group(
+    client: AsyncModelSecurityClient, name_or_uuid: str, *, source_type: str | None = None
+) -> SecurityGroup | str:
+    """A group by UUID (returned as is, no request) or by exact name.
+
+    Example:
+        >>> # await resolve_group(client, "Default LOCAL")  -> SecurityGroup(...)
+    """
+    if is_uuid(name_or_uuid):
+        return name_or_uuid
+    if len(name_or_uuid) < 3:
+        raise CLIError(f"group name {name_or_uuid!r} is too short (3 characters at least)")
+    found: list[SecurityGroup] = []
+    async for g in client.security_groups.list(
+        search_query=name_or_uuid,
+        source_types=[source_type] if source_type else None,
+        max_items=1000,
+    ):
+        found.append(g)
+    exact = [g for g in found if g.name == name_or_uuid] or [
+        g for g in found if g.name.lower() == name_or_uuid.lower()
+    ]
+    if not exact:
+        hint = "" if source_type is None else f" for {source_type} models"
+        raise CLIError(f"no security group named {name_or_uuid!r}{hint}; pass --group UUID")
+    if len(exact) > 1:
+        raise CLIError(f"{len(exact)} security groups are named {name_or_uuid!r}; pass its UUID")
+    return exact[0]
+
+
+def _value(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+def _violation_record(v: Violation) -> ViolationRecord:
+    return ViolationRecord(
+        rule_name=v.rule_name,
+        rule_instance_state=str(_value(v.rule_instance_state)),
+        description=v.description,
+        file=v.file,
+        threat=None if v.threat is None else str(_value(v.threat)),
+        threat_description=v.threat_description,
+        module=v.module,
+        operator=v.operator,
+        rule_description=v.rule_description,
+        remediation_steps=list(v.remediation.steps),
+        remediation_url=v.remediation.url or None,
+    )
+
+
+def from_scan_result(result: Any, *, group_name: str | None = None) -> ModelResult:
+    """A :class:`~modelsec.workflows.ScanResult` -> the neutral :class:`ModelResult`."""
+    target: str = result.target
+    remote = is_remote(target)
+    try:
+        source_type: str | None = source_type_of(target)
+    except CLIError:
+        source_type = None
+    scan: Scan | None = result.scan
+    error: BaseException | None = result.error
+    if scan is None and isinstance(error, ScanTimeoutError) and isinstance(error.last, Scan):
+        scan = error.last
+    mr = ModelResult(
+        target=target,
+        outcome="ERROR",
+        source_type=source_type,
+        local_path=None if remote else target,
+        security_group_name=group_name,
+    )
+    if scan is not None:
+        mr.scan_uuid = scan.uuid
+        mr.security_group_uuid = scan.security_group_uuid
+        mr.security_group_name = scan.security_group_name or group_name
+        mr.source_type = str(_value(scan.source_type))
+        mr.model_formats = list(scan.model_formats or [])
+        mr.files_scanned = scan.total_files_scanned
+        mr.files_skipped = scan.total_files_skipped
+        if scan.eval_summary is not None:
+            mr.eval_summary = {
+                "rules_passed": scan.eval_summary.rules_passed,
+                "rules_failed": scan.eval_summary.rules_failed,
+                "total_rules": scan.eval_summary.total_rules,
+            }
+        if scan.updated_at and scan.created_at:
+            mr.duration_seconds = max(0.0, (scan.updated_at - scan.created_at).total_seconds())
+    if isinstance(error, ScanTimeoutError):
+        mr.outcome = "TIMEOUT"
+        mr.settled = False
+        mr.error_code = "TIMEOUT"
+        mr.error_message = error.message
+    elif error is not None:
+        mr.outcome = "ERROR"
+        mr.settled = False
+        mr.error_code = type(error).__name__
+        mr.error_message = getattr(error, "message", None) or str(error) or repr(error)
+    elif scan is not None:
+        mr.outcome = str(_value(scan.eval_outcome))
+        if mr.outcome == "ERROR":
+            mr.error_code = None if scan.error_code is None else str(_value(scan.error_code))
+            mr.error_message = scan.error_message
+        elif mr.outcome not in ("ALLOWED", "BLOCKED"):
+            mr.settled = False
+            mr.error_code = "NOT_SETTLED"
+            mr.error_message = f"the scan is still {mr.outcome}"
+    mr.violations = [_violation_record(v) for v in result.violations]
+    return mr
+
+
+async def _allowing_violations(client: AsyncModelSecurityClient, mr: ModelResult) -> None:
+    """An ALLOWED scan may still have violations of ALLOWING rules: report them too."""
+    if mr.outcome != "ALLOWED" or mr.violations or not mr.scan_uuid:
+        return
+    if not mr.eval_summary or not mr.eval_summary.get("rules_failed"):
+        return
+    try:
+        mr.violations = [
+            _violation_record(v)
+            async for v in client.scans.get_violations(mr.scan_uuid, max_items=1000)
+        ]
+    except AISecSDKException:
+        pass  # the verdict stands; the extra detail is best effort
+
+
+async def run_online(args: argparse.Namespace, report: Report) -> None:
+    """Scan every target through the service; fills ``report.results`` in input order."""
+    targets: list[str] = list(args.targets)
+    labels = parse_labels(args.label) or None
+    for t in targets:
+        source_type_of(t)  # fail early on URIs we cannot route
+    slots: list[ModelResult | None] = [None] * len(targets)
+    async with make_client(args) as client:
+        # target index -> group uuid, grouped so each group is one scan_many batch.
+        buckets: dict[str, list[int]] = {}
+        names: dict[str, str | None] = {}
+        if args.group:
+            g = await resolve_group(client, args.group)
+            gid = g if isinstance(g, str) else g.uuid
+            names[gid] = None if isinstance(g, str) else g.name
+            buckets[gid] = list(range(len(targets)))
+        else:
+            by_source: dict[str, str] = {}
+            for i, t in enumerate(targets):
+                st = source_type_of(t)
+                if st not in by_source:
+                    g = await resolve_group(client, f"Default {st}", source_type=st)
+                    assert not isinstance(g, str)
+                    by_source[st] = g.uuid
+                    names[g.uuid] = g.name
+                buckets.setdefault(by_source[st], []).append(i)
+        progress = Progress(
+            total=len(targets), enabled=False if (args.quiet or args.no_progress) else None
+        )
+        counts: dict[str, tuple[int, int, int]] = dict.fromkeys(buckets, (0, 0, 0))
+
+        def on_progress(gid: str) -> Any:
+            def update(p: Any) -> None:
+                counts[gid] = (p.completed, p.failed, p.in_flight)
+                progress.update(
+                    completed=sum(c[0] for c in counts.values()),
+                    failed=sum(c[1] for c in counts.values()),
+                    in_flight=sum(c[2] for c in counts.values()),
+                )
+
+            return update
+
+        async def run_bucket(gid: str, indexes: list[int]) -> None:
+            async for r in client.scan_many(
+                [targets[i] for i in indexes],
+                security_group_uuid=gid,
+                concurrency=max(1, args.concurrency),
+                timeout=args.timeout,
+                poll_interval=args.poll_interval,
+                on_progress=on_progress(gid),
+                model_name=args.model_name,
+                model_author=args.model_author,
+                model_version=args.model_version,
+                allow_patterns=args.allow_pattern,
+                ignore_patterns=args.ignore_pattern,
+                labels=labels,
+            ):
+                mr = from_scan_result(r, group_name=names.get(gid))
+                await _allowing_violations(client, mr)
+                slots[indexes[r.index]] = mr
+
+        async with progress:
+            await asyncio.gather(*(run_bucket(gid, idx) for gid, idx in buckets.items()))
+    for i, t in enumerate(targets):
+        if slots[i] is None:  # scan_many yields one result per input; belt and braces
+            slots[i] = ModelResult(
+                target=t, outcome="ERROR", settled=False, error_message="no result"
+            )
+    report.results = [s for s in slots if s is not None]
+
+
+# ---------------------------------------------------------------------------------- offline
+
+
+def _offline_violation(v: Any) -> ViolationRecord:
+    return ViolationRecord(
+        rule_name=v.rule_name,
+        rule_instance_state=v.rule_instance_state,
+        description=v.description,
+        file=v.file,
+        threat=v.threat,
+        threat_description=v.threat_description,
+        module=v.module,
+        operator=v.operator,
+        rule_description=v.rule_description,
+        remediation_steps=list(v.remediation_steps),
+        remediation_url=v.remediation_url or None,
+    )
+
+
+@dataclass
+class OfflineSetup:
+    """What an offline run needs, prepared before the event loop starts (it reads files)."""
+
+    instances: list[Any]
+    customs: list[Any]
+    labels: dict[str, str]
+    group_name: str
+    absolute: list[str]
+
+
+def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
+    """Check the targets and load the policy (``--policy``) or the default LOCAL rules."""
+    from modelsec.policy import PolicyFileError, default_rule_instances, load_policy
+
+    remote = [t for t in args.targets if is_remote(t)]
+    if remote:
+        raise CLIError(f"--offline scans local paths only, not {remote[0]!r}")
+    if args.group:
+        raise CLIError("--group needs the service; --offline uses --policy instead")
+    try:
+        policy = load_policy(args.policy) if args.policy else None
+    except PolicyFileError as exc:
+        raise CLIError(f"policy {args.policy}: {exc}") from exc
+    except OSError as exc:
+        raise CLIError(f"policy {args.policy}: {exc.strerror or exc}") from exc
+    return OfflineSetup(
+        instances=list(
+            policy.rule_instances("LOCAL") if policy else default_rule_instances("LOCAL")
+        ),
+        customs=list(policy.custom_rule_instances() if policy else []),
+        labels=parse_labels(args.label),
+        group_name=f"policy {os.path.basename(args.policy)}" if args.policy else "Default LOCAL",
+        absolute=[os.path.abspath(t) for t in args.targets],
+    )
+
+
+async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSetup) -> None:
+    """Scan local paths with :mod:`modelsec.scanner` and judge them with :mod:`modelsec.policy`."""
+    from modelsec.policy import evaluate_scan
+    from modelsec.scanner import scan_path_async
+
+    instances, customs, labels = setup.instances, setup.customs, setup.labels
+    group_name, absolute = setup.group_name, setup.absolute
+    targets: list[str] = list(args.targets)
+    slots: list[ModelResult | None] = [None] * len(targets)
+    done = failed = 0
+    sem = asyncio.Semaphore(max(1, args.concurrency))
+    progress = Progress(
+        total=len(targets), enabled=False if (args.quiet or args.no_progress) else None
+    )
+
+    async def one(i: int, target: str) -> None:
+        nonlocal done, failed
+        async with sem:
+            mr = ModelResult(
+                target=target,
+                outcome="ERROR",
+                source_type="LOCAL",
+                local_path=target,
+                security_group_name=group_name,
+            )
+            t0 = time.monotonic()
+            try:
+                details = await scan_path_async(
+                    target,
+                    allow_patterns=args.allow_pattern,
+                    ignore_patterns=args.ignore_pattern,
+                )
+            except FileNotFoundError:
+                mr.settled = False
+                mr.error_code = "FileNotFoundError"
+                mr.error_message = f"no such file or directory: {target}"
+            except (OSError, AISecSDKException, ValueError) as exc:
+                mr.settled = False
+                mr.error_code = type(exc).__name__
+                mr.error_message = getattr(exc, "message", None) or str(exc)
+            else:
+                wire = details.to_dict(exclude_none=True)
+                ev = evaluate_scan(
+                    wire,
+                    instances,
+                    source_type="LOCAL",
+                    model_uri=absolute[i],
+                    labels=labels,
+                    custom_rules=customs,
+                )
+                mr.outcome = ev.outcome
+                mr.eval_summary = ev.summary
+                mr.error_code = ev.error_code
+                mr.error_message = ev.error_message
+                mr.model_formats = list(details.model_formats)
+                mr.files_scanned = details.total_files_scanned
+                mr.files_skipped = details.total_files_skipped
+                mr.violations = [_offline_violation(v) for v in ev.violations]
+            mr.duration_seconds = time.monotonic() - t0
+            slots[i] = mr
+            done += 1
+            failed += mr.outcome not in ("ALLOWED", "BLOCKED")
+            progress.update(completed=done, failed=failed, in_flight=0)
+
+    async with progress:
+        await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
+    report.results = [s for s in slots if s is not None]
+
+
+# ---------------------------------------------------------------------------------- entry
+
+
+def _colour(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", None) and stream.isatty())
+
+
+def emit(report: Report, args: argparse.Namespace) -> None:
+    """Write the report where asked (stdout or ``--output``) and the text summary."""
+    fmt: str = args.format
+    if args.output:
+        body = render(report, fmt)
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(body if body.endswith("\n") else body + "\n")
+        except OSError as exc:
+            raise CLIError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+        if not args.quiet:
+            sys.stdout.write(render(report, "text", colour=_colour(sys.stdout)) + "\n")
+    else:
+        colour = fmt == "text" and _colour(sys.stdout)
+        sys.stdout.write(render(report, fmt, colour=colour) + "\n")
+    sys.stdout.flush()
+
+
+def _redact(argv: Sequence[str]) -> list[str]:
+    """The command line without the client secret."""
+    out: list[str] = []
+    hide = False
+    for a in argv:
+        if hide:
+            out.append("***")
+            hide = False
+        elif a == "--client-secret":
+            out.append(a)
+            hide = True
+        elif a.startswith("--client-secret="):
+            out.append("--client-secret=***")
+        else:
+            out.append(a)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``modelsec scan``; returns the exit status."""
+    if args.policy and not args.offline:
+        raise CLIError("--policy applies to --offline scans; online scans use --group")
+    if args.timeout <= 0:
+        raise CLIError("--timeout must be > 0")
+    if args.concurrency < 1:
+        raise CLIError("--concurrency must be >= 1")
+    argv: Sequence[str] = getattr(args, "argv", None) or sys.argv[1:]
+    report = Report(
+        mode="offline" if args.offline else "online",
+        results=[],
+        block_on_errors=args.block_on_errors,
+        command_line=shlex.join(["modelsec", *_redact(argv)]),
+    )
+    if args.offline:
+        setup = prepare_offline(args)
+        asyncio.run(run_offline(args, report, setup))
+    else:
+        asyncio.run(run_online(args, report))
+    report.finished_at = report.started_at.__class__.now(report.started_at.tzinfo)
+    emit(report, args)
+    return report.exit_code
