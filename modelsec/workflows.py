@@ -105,7 +105,8 @@ class ScanResult:
         target: the input as given (a path or a URI).
         index: the input's position in ``scan_many``'s iterable (0 for ``scan``).
         scan: the last state of the scan, when one was created.
-        violations: every violation, fetched when the scan is BLOCKED.
+        violations: every violation, fetched when the scan is BLOCKED or when ALLOWING rules
+            failed on an ALLOWED scan.
         error: the exception that ended this target (``ScanTimeoutError``, an API error...).
         scan_details: what the local scanner found, for local targets.
 
@@ -232,7 +233,10 @@ class _ScanJob:
                 scan.uuid, timeout=self.timeout, poll_interval=self.poll_interval
             )
         violations: list[Violation] = []
-        if scan.eval_outcome == EvalOutcome.BLOCKED:
+        # BLOCKED always has violations; an ALLOWED scan has some too when ALLOWING rules
+        # failed (they record findings without blocking).
+        rules_failed = scan.eval_summary.rules_failed if scan.eval_summary else 0
+        if scan.eval_outcome == EvalOutcome.BLOCKED or rules_failed:
             violations = await self.client.scans.get_violations(scan.uuid).to_list()
         return ScanResult(
             target=text, index=index, scan=scan, violations=violations, scan_details=details

@@ -222,3 +222,21 @@ async def test_scan_many_exactly_once_under_faults(
 
 async def _short_sleep(seconds: float) -> None:
     await asyncio.sleep(min(seconds, 0.01))
+
+
+async def test_allowed_scan_reports_allowing_violations(client: AsyncModelSecurityClient, tmp_path: Path) -> None:
+    import pickle
+
+    rules = await client.security_rules.list(search_query="Approved File Format")
+    rule = next(r for r in rules.rules if r.name == "Stored In Approved File Format")
+    group = await client.security_groups.create(
+        name="formats-warn-only", source_type="LOCAL", rule_configurations={rule.uuid: {"state": "ALLOWING"}}
+    )
+    await client.security_groups.wait_active(group.uuid, poll_interval=0.02)
+    model = tmp_path / "data-pickle"
+    model.mkdir()
+    (model / "weights.pkl").write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=2))  # data only
+    result = await client.scan(model, security_group_uuid=group.uuid, poll_interval=0.02)
+    assert result.is_allowed, result
+    assert [v.threat for v in result.violations] == ["UNAPPROVED_FORMATS"]
+    assert result.violations[0].rule_instance_state == "ALLOWING"

@@ -273,21 +273,6 @@ def from_scan_result(result: Any, *, group_name: str | None = None) -> ModelResu
     return mr
 
 
-async def _allowing_violations(client: AsyncModelSecurityClient, mr: ModelResult) -> None:
-    """An ALLOWED scan may still have violations of ALLOWING rules: report them too."""
-    if mr.outcome != "ALLOWED" or mr.violations or not mr.scan_uuid:
-        return
-    if not mr.eval_summary or not mr.eval_summary.get("rules_failed"):
-        return
-    try:
-        mr.violations = [
-            _violation_record(v)
-            async for v in client.scans.get_violations(mr.scan_uuid, max_items=1000)
-        ]
-    except AISecSDKException:
-        pass  # the verdict stands; the extra detail is best effort
-
-
 async def run_online(args: argparse.Namespace, report: Report) -> None:
     """Scan every target through the service; fills ``report.results`` in input order."""
     targets: list[str] = list(args.targets)
@@ -346,7 +331,6 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
                 labels=labels,
             ):
                 mr = from_scan_result(r, group_name=names.get(gid))
-                await _allowing_violations(client, mr)
                 slots[indexes[r.index]] = mr
 
         async with progress:
