@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from modelsec.config import Timeouts
+from modelsec.core.pagination import AsyncPaginator
 from modelsec.core.transport import Plane, RequestOptions, Transport
 from modelsec.types._base import structure
 
 __all__ = ["AsyncResource"]
 
 T = TypeVar("T")
+PageT = TypeVar("PageT")
+ItemT = TypeVar("ItemT")
 
 
 class AsyncResource:
@@ -86,3 +89,27 @@ class AsyncResource:
         if cast_to is None:
             return data
         return structure({} if data is None else data, cast_to)
+
+    def _paginate(
+        self,
+        path: str,
+        page_type: type[PageT],
+        items: Callable[[PageT], Sequence[ItemT]],
+        params: Mapping[str, Any] | None,
+        *,
+        skip: int,
+        limit: int,
+        max_items: int | None,
+        timeout: float | Timeouts | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> AsyncPaginator[PageT, ItemT]:
+        """A lazy skip/limit paginator over ``GET path`` (filters in ``params``)."""
+        filters = dict(params or {})
+
+        async def fetch(page_skip: int, page_limit: int) -> PageT:
+            query = {**filters, "skip": page_skip, "limit": page_limit}
+            return await self._call(
+                "GET", path, page_type, params=query, timeout=timeout, extra_headers=extra_headers
+            )
+
+        return AsyncPaginator(fetch, items, skip=skip, limit=limit, max_items=max_items)

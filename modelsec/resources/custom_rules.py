@@ -163,18 +163,17 @@ class AsyncCustomRules(AsyncResource):
         check_skip(skip)
         check_limit(limit)
 
-        async def fetch(page_skip: int, page_limit: int) -> CustomRuleList:
-            page: CustomRuleList = await self._call(
-                "GET",
-                "/v1/custom-rules",
-                CustomRuleList,
-                params={"skip": page_skip, "limit": page_limit},
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _rules_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            "/v1/custom-rules",
+            CustomRuleList,
+            _rules_of,
+            None,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get(
         self,
@@ -303,18 +302,17 @@ class AsyncCustomRules(AsyncResource):
         check_skip(skip)
         check_limit(limit)
 
-        async def fetch(page_skip: int, page_limit: int) -> CustomRuleSecurityGroupList:
-            page: CustomRuleSecurityGroupList = await self._call(
-                "GET",
-                path,
-                CustomRuleSecurityGroupList,
-                params={"skip": page_skip, "limit": page_limit},
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _groups_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            CustomRuleSecurityGroupList,
+            _groups_of,
+            None,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def assign_security_groups(
         self,

@@ -92,19 +92,17 @@ class AsyncModels(AsyncResource):
             "end_time": end_time,
         }
 
-        async def fetch(page_skip: int, page_limit: int) -> ModelList:
-            query = {**params, "skip": page_skip, "limit": page_limit}
-            page: ModelList = await self._call(
-                "GET",
-                "/v1/models",
-                ModelList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _models_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            "/v1/models",
+            ModelList,
+            _models_of,
+            params,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get(
         self,
@@ -144,19 +142,17 @@ class AsyncModels(AsyncResource):
         check_limit(limit)
         order = check_choice("sort_order", sort_order, _DIRECTIONS)
 
-        async def fetch(page_skip: int, page_limit: int) -> ModelVersionList:
-            query = {"sort_order": order, "skip": page_skip, "limit": page_limit}
-            page: ModelVersionList = await self._call(
-                "GET",
-                path,
-                ModelVersionList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _versions_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            ModelVersionList,
+            _versions_of,
+            {"sort_order": order},
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get_version(
         self,
@@ -197,14 +193,17 @@ class AsyncModels(AsyncResource):
         check_skip(skip)
         check_limit(limit)
 
-        async def fetch(page_skip: int, page_limit: int) -> FileList:
-            query = {"skip": page_skip, "limit": page_limit}
-            page: FileList = await self._call(
-                "GET", path, FileList, params=query, timeout=timeout, extra_headers=extra_headers
-            )
-            return page
-
-        return AsyncPaginator(fetch, _files_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            FileList,
+            _files_of,
+            None,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
 
 def _models_of(page: ModelList) -> builtins.list[Model]:

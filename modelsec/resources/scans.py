@@ -295,19 +295,17 @@ class AsyncScans(AsyncResource):
             "labels_query": check_text("labels_query", labels_query, min_len=1, max_len=4096),
         }
 
-        async def fetch(page_skip: int, page_limit: int) -> ScanList:
-            query = {**params, "skip": page_skip, "limit": page_limit}
-            result: ScanList = await self._call(
-                "GET",
-                "/v1/scans",
-                ScanList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return result
-
-        return AsyncPaginator(fetch, _scans_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            "/v1/scans",
+            ScanList,
+            _scans_of,
+            params,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get(
         self,
@@ -355,19 +353,17 @@ class AsyncScans(AsyncResource):
             else check_uuid("rule_instance_uuid", rule_instance_uuid),
         }
 
-        async def fetch(page_skip: int, page_limit: int) -> RuleEvaluationList:
-            query = {**params, "skip": page_skip, "limit": page_limit}
-            page: RuleEvaluationList = await self._call(
-                "GET",
-                path,
-                RuleEvaluationList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _evaluations_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            RuleEvaluationList,
+            _evaluations_of,
+            params,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get_evaluation(
         self,
@@ -408,19 +404,17 @@ class AsyncScans(AsyncResource):
         check_skip(skip)
         check_limit(limit)
 
-        async def fetch(page_skip: int, page_limit: int) -> ViolationList:
-            query = {"skip": page_skip, "limit": page_limit}
-            page: ViolationList = await self._call(
-                "GET",
-                path,
-                ViolationList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _violations_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            ViolationList,
+            _violations_of,
+            None,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get_violation(
         self,
@@ -468,19 +462,17 @@ class AsyncScans(AsyncResource):
             "query_path": check_text("query_path", query_path),
         }
 
-        async def fetch(page_skip: int, page_limit: int) -> ScanFileList:
-            query = {**params, "skip": page_skip, "limit": page_limit}
-            page: ScanFileList = await self._call(
-                "GET",
-                path,
-                ScanFileList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _files_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            ScanFileList,
+            _files_of,
+            params,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def add_labels(
         self,
@@ -576,19 +568,17 @@ class AsyncScans(AsyncResource):
         check_limit(limit)
         check_text("search", search, min_len=1, max_len=128)
 
-        async def fetch(page_skip: int, page_limit: int) -> LabelKeyList:
-            query = {"search": search, "skip": page_skip, "limit": page_limit}
-            page: LabelKeyList = await self._call(
-                "GET",
-                "/v1/scans/label-keys",
-                LabelKeyList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _keys_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            "/v1/scans/label-keys",
+            LabelKeyList,
+            _keys_of,
+            {"search": search},
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def get_label_values(
         self,
@@ -613,19 +603,17 @@ class AsyncScans(AsyncResource):
         check_limit(limit)
         check_text("search", search, min_len=1, max_len=256)
 
-        async def fetch(page_skip: int, page_limit: int) -> LabelValueList:
-            query = {"search": search, "skip": page_skip, "limit": page_limit}
-            page: LabelValueList = await self._call(
-                "GET",
-                path,
-                LabelValueList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _values_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            LabelValueList,
+            _values_of,
+            {"search": search},
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float | None) -> None:

@@ -197,19 +197,17 @@ class AsyncSecurityGroups(AsyncResource):
             "enabled_rules": check_uuids("enabled_rules", enabled_rules),
         }
 
-        async def fetch(page_skip: int, page_limit: int) -> SecurityGroupList:
-            query = {**params, "skip": page_skip, "limit": page_limit}
-            page: SecurityGroupList = await self._call(
-                "GET",
-                "/v1/security-groups",
-                SecurityGroupList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _groups_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            "/v1/security-groups",
+            SecurityGroupList,
+            _groups_of,
+            params,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get(
         self,
@@ -300,19 +298,17 @@ class AsyncSecurityGroups(AsyncResource):
             "state": check_choice("state", state, _STATES),
         }
 
-        async def fetch(page_skip: int, page_limit: int) -> RuleInstanceList:
-            query = {**params, "skip": page_skip, "limit": page_limit}
-            page: RuleInstanceList = await self._call(
-                "GET",
-                path,
-                RuleInstanceList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _instances_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            path,
+            RuleInstanceList,
+            _instances_of,
+            params,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get_rule_instance(
         self,

@@ -61,19 +61,17 @@ class AsyncSecurityRules(AsyncResource):
             "search_query": check_text("search_query", search_query, min_len=3, max_len=1000),
         }
 
-        async def fetch(page_skip: int, page_limit: int) -> SecurityRuleList:
-            query = {**params, "skip": page_skip, "limit": page_limit}
-            page: SecurityRuleList = await self._call(
-                "GET",
-                "/v1/security-rules",
-                SecurityRuleList,
-                params=query,
-                timeout=timeout,
-                extra_headers=extra_headers,
-            )
-            return page
-
-        return AsyncPaginator(fetch, _rules_of, skip=skip, limit=limit, max_items=max_items)
+        return self._paginate(
+            "/v1/security-rules",
+            SecurityRuleList,
+            _rules_of,
+            params,
+            skip=skip,
+            limit=limit,
+            max_items=max_items,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def get(
         self,
