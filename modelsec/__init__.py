@@ -36,6 +36,7 @@ from modelsec.sync import ModelSecurityClient
 from modelsec.workflows import IDEMPOTENCY_LABEL, ScanProgress, ScanResult
 
 __all__ = [
+    "IDEMPOTENCY_LABEL",
     "AISecSDKException",
     "APIConnectionError",
     "APIStatusError",
@@ -56,11 +57,10 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseValidationError",
-    "ScanTimeoutError",
-    "Timeouts",
-    "IDEMPOTENCY_LABEL",
     "ScanProgress",
     "ScanResult",
+    "ScanTimeoutError",
+    "Timeouts",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "__version__",
