@@ -20,7 +20,6 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-import anyio
 import attrs
 
 from modelsec._version import __version__
@@ -301,24 +300,22 @@ class Transport:
         if replayable is None:
             replayable = method.upper() != "POST"
         max_retries = self.retry.max_retries if opts.max_retries is None else opts.max_retries
-        policy = attrs.evolve(self.retry, max_retries=max_retries)
+        policy = (
+            self.retry
+            if max_retries == self.retry.max_retries
+            else attrs.evolve(self.retry, max_retries=max_retries)
+        )
         timeouts = self._timeouts(opts.timeout)
         url = self.url(plane, path)
         query = build_query(params)
         payload = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
-        if timeouts.total is None:
-            return await self._send(
-                method, url, path, query, payload, replayable, policy, timeouts, opts
-            )
-        try:
-            with anyio.fail_after(timeouts.total):
-                return await self._send(
-                    method, url, path, query, payload, replayable, policy, timeouts, opts
-                )
-        except TimeoutError:
-            raise APITimeoutError(
-                f"{method} {path} did not complete within {timeouts.total:g}s"
-            ) from None
+        # The overall deadline is enforced by bounding each attempt (aiohttp's total timeout)
+        # and each backoff sleep, rather than by a cancel scope around the call: cheaper on
+        # the hot path, and a retry that cannot finish in time is not started at all.
+        deadline = None if timeouts.total is None else self.clock() + timeouts.total
+        return await self._send(
+            method, url, path, query, payload, replayable, policy, timeouts, opts, deadline
+        )
 
     def _timeouts(self, override: float | Timeouts | None) -> Timeouts:
         if override is None:
@@ -343,6 +340,7 @@ class Transport:
         policy: RetryPolicy,
         timeouts: Timeouts,
         opts: RequestOptions,
+        deadline: float | None,
     ) -> Any:
         session = await self.get_session()
         attempt = 0  # retries taken so far
@@ -351,12 +349,21 @@ class Transport:
         client_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
-        proxy, proxy_auth = self._proxies.get(_origin(url), (None, None))
+        proxy, proxy_auth = (
+            self._proxies.get(_origin(url), (None, None)) if self._proxies else (None, None)
+        )
+        last_failure = "none"
         while True:
             hold = self._paused_until - self.clock()
             if hold > 0:
+                self._check_deadline(method, path, deadline, hold, timeouts, last_failure)
                 await self.sleep(hold)
             token = await self.tokens.get_token(session)
+            if deadline is not None:
+                left = self._check_deadline(method, path, deadline, 0.0, timeouts, last_failure)
+                client_timeout = aiohttp.ClientTimeout(
+                    total=left, sock_connect=timeouts.connect, sock_read=timeouts.read
+                )
             headers = {
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
@@ -392,18 +399,26 @@ class Transport:
                     resp_headers = resp.headers
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # The connection was never established: the server did not see the request.
+                last_failure = type(exc).__name__
                 if policy.should_retry_connection(
                     attempt=attempt, replayable=replayable, sent=False
                 ):
-                    attempt = await self._backoff(method, path, attempt, policy, None, exc)
+                    attempt = await self._backoff(
+                        method, path, attempt, policy, None, exc, deadline, timeouts
+                    )
                     continue
                 raise _connection_error(method, path, exc, attempt) from exc
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # Sent, then broke (reset, disconnect, read timeout): the server may have acted.
+                last_failure = type(exc).__name__
+                if deadline is not None:
+                    self._check_deadline(method, path, deadline, 0.0, timeouts, last_failure)
                 if policy.should_retry_connection(
                     attempt=attempt, replayable=replayable, sent=True
                 ):
-                    attempt = await self._backoff(method, path, attempt, policy, None, exc)
+                    attempt = await self._backoff(
+                        method, path, attempt, policy, None, exc, deadline, timeouts
+                    )
                     continue
                 raise _connection_error(method, path, exc, attempt) from exc
             elapsed_ms = (time.perf_counter() - started) * 1000
@@ -436,8 +451,10 @@ class Transport:
             if policy.should_retry_status(status, attempt=attempt, replayable=replayable) and (
                 retry_after is None or retry_after <= policy.retry_after_cap
             ):
+                last_failure = f"HTTP {status}"
                 if status == 429:
                     delay = policy.delay(attempt, retry_after, rand=self.rand)
+                    self._check_deadline(method, path, deadline, delay, timeouts, last_failure)
                     self.pause_all(delay)
                     log.info(
                         "%s %s rate limited; all requests pause %.2fs (retry %d)",
@@ -448,13 +465,35 @@ class Transport:
                     )
                     attempt += 1
                     continue
-                attempt = await self._backoff(method, path, attempt, policy, retry_after, status)
+                attempt = await self._backoff(
+                    method, path, attempt, policy, retry_after, status, deadline, timeouts
+                )
                 continue
             raise _status_error(method, path, status, body, request_id, retry_after, attempt)
 
     def pause_all(self, seconds: float) -> None:
         """Hold every request of this client for ``seconds`` (shared rate-limit backoff)."""
         self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+    def _check_deadline(
+        self,
+        method: str,
+        path: str,
+        deadline: float | None,
+        wait: float,
+        timeouts: Timeouts,
+        last_failure: str,
+    ) -> float:
+        """Seconds left after waiting ``wait``; raise APITimeoutError if none would be left."""
+        if deadline is None:
+            return float("inf")
+        left = deadline - self.clock() - wait
+        if left <= 0:
+            raise APITimeoutError(
+                f"{method} {path} did not complete within {timeouts.total:g}s "
+                f"(last failure: {last_failure})"
+            )
+        return left
 
     async def _backoff(
         self,
@@ -464,9 +503,12 @@ class Transport:
         policy: RetryPolicy,
         retry_after: float | None,
         cause: object,
+        deadline: float | None,
+        timeouts: Timeouts,
     ) -> int:
         delay = policy.delay(attempt, retry_after, rand=self.rand)
         reason = f"HTTP {cause}" if isinstance(cause, int) else type(cause).__name__
+        self._check_deadline(method, path, deadline, delay, timeouts, reason)
         log.info("%s %s failed (%s); retry %d in %.2fs", method, path, reason, attempt + 1, delay)
         await self.sleep(delay)
         return attempt + 1

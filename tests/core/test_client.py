@@ -9,6 +9,7 @@ import threading
 import warnings
 
 import aiohttp
+import attrs
 import pytest
 
 from modelsec import APITimeoutError, AsyncModelSecurityClient
@@ -40,15 +41,28 @@ async def test_per_call_extra_headers(client: AsyncModelSecurityClient, fake_api
 async def test_overall_deadline_raises_timeout(
     client_factory: ClientFactory, fake_api: FakeAPI
 ) -> None:
-    client = client_factory()
-
-    async def slow_sleep(seconds: float) -> None:
-        await asyncio.sleep(10)
-
-    client._transport.sleep = slow_sleep
+    client = client_factory(max_retries=1000)
+    client._transport.sleep = asyncio.sleep  # real, short backoff sleeps
+    client._transport.retry = attrs.evolve(client._transport.retry, max_delay=0.05)
     fake_api.route("GET", SCAN_URL, status=503, payload={}, repeat=True)
-    with pytest.raises(APITimeoutError, match="did not complete within 0.2s"):
-        await client.scans.get(s.U1, timeout=0.2)
+    with pytest.raises(
+        APITimeoutError, match=r"did not complete within 0.3s \(last failure: HTTP 503\)"
+    ):
+        await client.scans.get(s.U1, timeout=0.3)
+    assert 1 < len(fake_api.calls) < 1000
+
+
+async def test_backoff_longer_than_deadline_is_not_slept(
+    client_factory: ClientFactory, fake_api: FakeAPI
+) -> None:
+    client = client_factory()
+    fake_api.route(
+        "GET", SCAN_URL, status=503, payload={}, headers={"Retry-After": "30"}, repeat=True
+    )
+    with pytest.raises(APITimeoutError):
+        await client.scans.get(s.U1, timeout=5)
+    assert fake_api.sleeps == []  # a 30 s wait cannot fit in a 5 s deadline: fail at once
+    assert len(fake_api.calls) == 1
 
 
 async def test_injected_session_is_not_closed(fake_api: FakeAPI) -> None:
