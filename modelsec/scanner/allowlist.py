@@ -1,0 +1,166 @@
+"""Callables reviewed as data-only: a pickle that imports only these is clean.
+
+The rule is strict on purpose: a name is here only when calling it with any arguments the
+pickle can build can do nothing but construct plain data (containers, numbers, arrays,
+tensors). Classes of libraries (``sklearn...LogisticRegression``, ``torch.nn.Linear``) are not
+here even though they are usually harmless: their ``__setstate__``/``__init__`` run library code
+we have not reviewed, so they are reported as suspicious (``-101``) and left to policy.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ALLOWED_NAMES", "is_allowed"]
+
+_TORCH_DTYPES = [
+    "float32",
+    "float",
+    "float64",
+    "double",
+    "float16",
+    "half",
+    "bfloat16",
+    "complex32",
+    "complex64",
+    "cfloat",
+    "complex128",
+    "cdouble",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "int8",
+    "int16",
+    "short",
+    "int32",
+    "int",
+    "int64",
+    "long",
+    "bool",
+    "qint8",
+    "quint8",
+    "qint32",
+    "quint4x2",
+    "quint2x4",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "float8_e4m3fnuz",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+    "bits8",
+    "bits16",
+]
+
+_TORCH_STORAGES = [
+    "FloatStorage",
+    "DoubleStorage",
+    "HalfStorage",
+    "BFloat16Storage",
+    "LongStorage",
+    "IntStorage",
+    "ShortStorage",
+    "CharStorage",
+    "ByteStorage",
+    "BoolStorage",
+    "ComplexFloatStorage",
+    "ComplexDoubleStorage",
+    "QInt8Storage",
+    "QUInt8Storage",
+    "QInt32Storage",
+    "QUInt4x2Storage",
+    "QUInt2x4Storage",
+]
+
+ALLOWED_NAMES: frozenset[str] = frozenset(
+    [
+        # Plain Python containers and scalars: constructing them runs no user code.
+        "builtins.list",
+        "builtins.dict",
+        "builtins.tuple",
+        "builtins.set",
+        "builtins.frozenset",
+        "builtins.bytearray",
+        "builtins.bytes",
+        "builtins.str",
+        "builtins.int",
+        "builtins.float",
+        "builtins.complex",
+        "builtins.bool",
+        "builtins.slice",
+        "builtins.range",
+        "builtins.object",
+        "builtins.NoneType",
+        "builtins.Ellipsis",
+        "builtins.NotImplemented",
+        "collections.OrderedDict",
+        "collections.defaultdict",  # its factory is a separate import, judged on its own
+        "collections.Counter",
+        "collections.deque",
+        "copyreg._reconstructor",  # object.__new__ + base __init__ of a class imported apart
+        "copyreg.__newobj__",
+        "datetime.datetime",
+        "datetime.date",
+        "datetime.time",
+        "datetime.timedelta",
+        "datetime.timezone",
+        "decimal.Decimal",
+        "fractions.Fraction",
+        "uuid.UUID",
+        "enum.Enum",
+        # numpy arrays, dtypes and scalars (numpy >= 2 moved core to _core).
+        "numpy.ndarray",
+        "numpy.dtype",
+        "numpy.core.multiarray._reconstruct",
+        "numpy.core.multiarray.scalar",
+        "numpy._core.multiarray._reconstruct",
+        "numpy._core.multiarray.scalar",
+        "numpy.core.numeric._frombuffer",
+        "numpy._core.numeric._frombuffer",
+        "numpy.ma.core._mareconstruct",
+        "numpy.random._pickle.__bit_generator_ctor",
+        "numpy.random._pickle.__randomstate_ctor",
+        "numpy.random._pickle.__generator_ctor",
+        # joblib stores arrays through this wrapper (data follows in the stream).
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "joblib.numpy_pickle_compat.NDArrayWrapper",
+        # PyTorch state dicts: tensors are rebuilt from storages, no code involved.
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor_v3",
+        "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_parameter_with_state",
+        "torch._utils._rebuild_qtensor",
+        "torch._utils._rebuild_sparse_tensor",
+        "torch._utils._rebuild_nested_tensor",
+        "torch._utils._rebuild_device_tensor_from_numpy",
+        "torch._utils._rebuild_meta_tensor_no_storage",
+        "torch._utils._rebuild_wrapper_subclass",
+        "torch._tensor._rebuild_from_type_v2",
+        "torch.nn.parameter.Parameter",
+        "torch.Tensor",
+        "torch.Size",
+        "torch.device",
+        "torch.storage.UntypedStorage",
+        "torch.storage.TypedStorage",
+        "torch.serialization._get_layout",
+        "torch.strided",
+        "torch.sparse_coo",
+        "torch.per_tensor_affine",
+        "torch.per_channel_affine",
+        "torch.contiguous_format",
+        "torch.channels_last",
+        "torch.preserve_format",
+        *(f"torch.{d}" for d in _TORCH_DTYPES),
+        *(f"torch.{s}" for s in _TORCH_STORAGES),
+        *(f"torch.cuda.{s}" for s in _TORCH_STORAGES),
+    ]
+)
+
+
+def is_allowed(dotted: str) -> bool:
+    """Whether ``dotted`` (canonical ``module.name``) is on the data-only list.
+
+    Example:
+        >>> is_allowed("collections.OrderedDict"), is_allowed("os.system")
+        (True, False)
+    """
+    return dotted in ALLOWED_NAMES

@@ -1,0 +1,265 @@
+"""The scanner's entry points: :func:`scan_path` and :func:`scan_path_async`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import os
+import time
+from collections.abc import Sequence
+
+import anyio.to_thread
+
+from modelsec._version import __version__
+from modelsec.scanner.dispatch import scan_source
+from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
+from modelsec.scanner.report import FileContext, ScanAbort, clip, printable
+from modelsec.scanner.source import ByteSource
+from modelsec.scanner.walk import Entry, walk
+from modelsec.types.data import FileScanData, ModelScanIssue, ScanDetails
+from modelsec.types.enums import ModelScanStatus
+
+__all__ = ["SCANNER_VERSION", "SUPPORTED_FORMATS", "scan_file", "scan_path", "scan_path_async"]
+
+#: ``scanner_version`` sent with every LOCAL scan.
+SCANNER_VERSION = f"modelsec/{__version__}"
+
+#: Format identifiers (contract names) this scanner can put in ``formats``.
+SUPPORTED_FORMATS: tuple[str, ...] = (
+    "pickle",
+    "joblib",
+    "pytorch_v0_1_1",
+    "pytorch_v0_1_10",
+    "pytorch_v1_13",
+    "pytorch_torch_script",
+    "pytorch_archive",
+    "numpy",
+    "numpy_zip",
+    "keras3",
+    "keras_legacy_h5",
+    "keras_model_json",
+    "keras_metadata",
+    "onnx",
+    "tensorflow",
+    "gguf",
+    "safetensors",
+    "safetensors_index",
+    "json",
+    "yaml",
+    "zip",
+    "tar",
+    "gzip",
+    "bzip2",
+    "xz",
+    "lzma",
+    "zlib",
+    "lz4",
+    "7_zip",
+    "llamafile",
+)
+
+_CHUNK = 1 << 20
+
+
+def _sha256_file(path: str) -> tuple[str, int]:
+    h = hashlib.sha256()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    total = 0
+    with open(path, "rb", buffering=0) as fp:
+        while True:
+            n = fp.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+            total += n
+    return h.hexdigest(), total
+
+
+def _synthetic_id(kind: str, rel: str) -> str:
+    # Entries without content (links, special files) still need a blob_id: hash a label.
+    return hashlib.sha256(f"{kind}:{rel}".encode()).hexdigest()
+
+
+def scan_file(path: str, rel: str, limits: ScanLimits = DEFAULT_LIMITS) -> FileScanData:
+    """Scan one regular file; ``rel`` is its path as reported (relative to the scan root).
+
+    ``blob_id`` is the sha256 of the content (hex): the same bytes get the same id wherever
+    they sit, which is what the service uses blob ids for.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "m.pkl")
+        >>> _ = open(p, "wb").write(b"cos\\nsystem\\n(S'id'\\ntR.")
+        >>> r = scan_file(p, "m.pkl")
+        >>> r.modelscan_status, r.issues_detected[0].threat, r.formats
+        (<ModelScanStatus.SCANNED: 'SCANNED'>, 'PAIT-PKL-100', ['pickle'])
+    """
+    rel = clip(rel, 1024)
+    try:
+        digest, size = _sha256_file(path)
+    except OSError as exc:
+        return FileScanData(
+            file_path=rel,
+            modelscan_status=ModelScanStatus.ERROR,
+            blob_id=_synthetic_id("unreadable", rel),
+            error_message=clip(f"cannot read file: {exc.strerror or exc}", 1024),
+        )
+    ctx = FileContext(rel, limits)
+    if size > limits.max_file_bytes:
+        return FileScanData(
+            file_path=rel,
+            modelscan_status=ModelScanStatus.SKIPPED,
+            blob_id=digest,
+            sha256=digest,
+            size_bytes=size,
+            error_message=f"larger than max_file_bytes ({limits.max_file_bytes}); not parsed",
+        )
+    try:
+        with open(path, "rb") as fp:
+            src = ByteSource.from_file(fp, size)
+            scan_source(ctx, src, rel, rel, 0, fp=fp)
+    except ScanAbort as exc:
+        ctx.scanned = True
+        ctx.add_issue(exc.message, rel, exc.threat)
+    except OSError as exc:
+        ctx.add_error(f"cannot read file: {exc.strerror or exc}")
+    except RecursionError:
+        ctx.add_error("structure nested too deeply to scan")
+    except Exception as exc:  # a scanner bug must never crash a scan: report it on the file
+        ctx.add_error(f"internal scanner error: {type(exc).__name__}: {printable(str(exc))}")
+    if ctx.scanned:
+        status = ModelScanStatus.SCANNED
+    elif ctx.errors:
+        status = ModelScanStatus.ERROR
+    else:
+        status = ModelScanStatus.SKIPPED
+    issues = ctx.final_issues()
+    return FileScanData(
+        file_path=rel,
+        modelscan_status=status,
+        blob_id=digest,
+        formats=list(ctx.formats) or None,
+        sha256=digest,
+        size_bytes=size,
+        issues_detected=issues,
+        error_message=clip("; ".join(ctx.errors), 1024) if ctx.errors else None,
+    )
+
+
+def _scan_entry(entry: Entry, limits: ScanLimits) -> FileScanData:
+    rel = clip(entry.rel, 1024)
+    if entry.kind == "symlink":
+        target = entry.link_target or ""
+        return FileScanData(
+            file_path=rel,
+            modelscan_status=ModelScanStatus.SKIPPED,
+            blob_id=_synthetic_id("symlink", f"{rel}->{target}"),
+            issues_detected=[
+                ModelScanIssue(
+                    description=clip(
+                        f"symlink points outside the model directory: "
+                        f"{printable(target)!r} (not followed)",
+                        4096,
+                    ),
+                    source=rel,
+                    threat="PAIT-ARV-100",
+                )
+            ],
+            error_message="symlink leaving the model directory; not followed",
+        )
+    if entry.kind == "special":
+        return FileScanData(
+            file_path=rel,
+            modelscan_status=ModelScanStatus.SKIPPED,
+            blob_id=_synthetic_id("special", rel),
+            issues_detected=[],
+            error_message="not a regular file (FIFO, socket or device); not opened",
+        )
+    return scan_file(entry.path, rel, limits)
+
+
+def scan_path(
+    path: str | os.PathLike[str],
+    *,
+    max_files: int = 1000,
+    allow_patterns: Sequence[str] | None = None,
+    ignore_patterns: Sequence[str] | None = None,
+    limits: ScanLimits | None = None,
+    max_file_bytes: int | None = None,
+) -> ScanDetails:
+    """Scan a model file or directory offline and return the LOCAL scan's ``scan_details``.
+
+    Nothing is ever unpickled, imported or executed; archives are read in memory. Raises
+    :class:`~modelsec.scanner.walk.TooManyFilesError` (a ``PayloadError``) when more than
+    ``max_files`` files remain after the patterns, and ``FileNotFoundError`` for a bad path.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "model.pkl").write_bytes(b"\\x80\\x04N.")
+        >>> details = scan_path(d)
+        >>> details.total_files_scanned, details.files[0].issues_detected
+        (1, [])
+    """
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+    lim = limits or DEFAULT_LIMITS
+    if max_file_bytes is not None:
+        from attrs import evolve
+
+        lim = evolve(lim, max_file_bytes=max_file_bytes)
+    if max_files < 1:
+        raise ValueError("max_files must be at least 1")
+    entries = walk(
+        os.fspath(path),
+        allow_patterns=allow_patterns,
+        ignore_patterns=ignore_patterns,
+        max_files=max_files,
+    )
+    files = [_scan_entry(e, lim) for e in entries]
+    formats: list[str] = []
+    for f in files:
+        for fmt in f.formats or []:
+            if fmt not in formats and len(formats) < 100:
+                formats.append(clip(fmt, 64))
+    return ScanDetails(
+        scanner_version=SCANNER_VERSION,
+        time_started=started,
+        files=files,
+        total_files_scanned=sum(1 for f in files if f.modelscan_status == ModelScanStatus.SCANNED),
+        total_files_skipped=sum(1 for f in files if f.modelscan_status == ModelScanStatus.SKIPPED),
+        model_formats=formats,
+        model_size_bytes=sum(f.size_bytes or 0 for f in files),
+        scan_duration_ms=max(1, round((time.perf_counter() - t0) * 1000)),
+    )
+
+
+async def scan_path_async(
+    path: str | os.PathLike[str],
+    *,
+    max_files: int = 1000,
+    allow_patterns: Sequence[str] | None = None,
+    ignore_patterns: Sequence[str] | None = None,
+    limits: ScanLimits | None = None,
+    max_file_bytes: int | None = None,
+) -> ScanDetails:
+    """:func:`scan_path` in a worker thread, so an event loop keeps running meanwhile.
+
+    Example:
+        >>> import anyio, tempfile
+        >>> details = anyio.run(scan_path_async, tempfile.mkdtemp())
+        >>> details.files
+        []
+    """
+    call = functools.partial(
+        scan_path,
+        path,
+        max_files=max_files,
+        allow_patterns=allow_patterns,
+        ignore_patterns=ignore_patterns,
+        limits=limits,
+        max_file_bytes=max_file_bytes,
+    )
+    return await anyio.to_thread.run_sync(call)

@@ -1,0 +1,73 @@
+"""JSON files of a model directory: tokenizer chat templates, safetensors indexes, Keras
+model JSON. Other JSON is listed with format ``json`` and status SKIPPED."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+
+from modelsec.scanner.jinja import report_template
+from modelsec.scanner.report import FileContext, printable
+from modelsec.scanner.source import ByteSource
+
+__all__ = ["scan_json"]
+
+
+def _load(ctx: FileContext, src: ByteSource, location: str) -> object:
+    raw = src.read(ctx.limits.max_json_bytes + 1)
+    if len(raw) > ctx.limits.max_json_bytes:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        ctx.add_error(f"{location}: invalid JSON ({exc})")
+        return None
+
+
+def scan_json(ctx: FileContext, src: ByteSource, name: str, location: str) -> None:
+    """Scan a JSON document for the model-relevant content we know.
+
+    Example:
+        >>> from modelsec.scanner.limits import ScanLimits
+        >>> ctx = FileContext("tokenizer_config.json", ScanLimits())
+        >>> doc = b'{"chat_template": "{{ self.__init__.__globals__ }}"}'
+        >>> scan_json(ctx, ByteSource.from_bytes(doc), "tokenizer_config.json", "t.json")
+        >>> ctx.issues[0].threat
+        'PAIT-GGUF-101'
+    """
+    base = posixpath.basename(name.lower())
+    if base.endswith(".index.json") and "safetensors" in base:
+        ctx.add_format("safetensors_index")
+    else:
+        ctx.add_format("json")
+    doc = _load(ctx, src, location)
+    if not isinstance(doc, dict):
+        return
+    template = doc.get("chat_template")
+    if isinstance(template, str):
+        report_template(ctx, template, location, "chat template")
+    elif isinstance(template, list):
+        for item in template:
+            if isinstance(item, dict) and isinstance(item.get("template"), str):
+                report_template(
+                    ctx,
+                    item["template"],
+                    location,
+                    f"chat template {printable(str(item.get('name', '')), 60)!r}",
+                )
+    weight_map = doc.get("weight_map")
+    if isinstance(weight_map, dict) and ctx.formats and "safetensors_index" in ctx.formats:
+        ctx.scanned = True
+        from modelsec.scanner.archive import escapes
+
+        for target in set(map(str, weight_map.values())):
+            if escapes(target):
+                ctx.add_issue(
+                    f"safetensors index points outside the model directory: {printable(target)!r}",
+                    location,
+                )
+    if "class_name" in doc and "config" in doc:
+        from modelsec.scanner.keras import check_keras_config
+
+        ctx.add_format("keras_model_json")
+        check_keras_config(ctx, doc, location)

@@ -1,0 +1,49 @@
+"""Limits that keep a scan bounded in time and memory, whatever the input."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["DEFAULT_LIMITS", "ScanLimits"]
+
+
+@attrs.frozen(kw_only=True)
+class ScanLimits:
+    """Bounds applied while scanning; the defaults suit models of any size on a laptop.
+
+    Every limit is a hard stop: when one is reached the scanner reports it (an issue or an
+    ``ERROR`` status) instead of reading further, so hostile inputs cannot exhaust memory or time.
+
+    Example:
+        >>> limits = ScanLimits(max_archive_depth=2)
+        >>> limits.max_archive_depth
+        2
+    """
+
+    #: Files larger than this are hashed but not parsed (status ``SKIPPED``).
+    max_file_bytes: int = 1 << 40
+    #: Nesting of archives/compression layers followed (zip in tar.gz is depth 3).
+    max_archive_depth: int = 4
+    #: Members read from one archive before it is called a bomb.
+    max_archive_members: int = 10_000
+    #: Total bytes decompressed for one top-level file (all layers together).
+    max_total_uncompressed_bytes: int = 4 << 30
+    #: Decompressed/compressed ratio over which a member is a bomb (once past ``ratio_floor``).
+    max_compression_ratio: float = 250.0
+    #: Members smaller than this are never judged by ratio (tiny highly compressible files).
+    ratio_floor_bytes: int = 16 << 20
+    #: A nested zip must be buffered to be read (zipfile needs to seek); cap that buffer.
+    max_in_memory_bytes: int = 128 << 20
+    #: Largest JSON document (Keras config, tokenizer config, safetensors header) parsed.
+    max_json_bytes: int = 64 << 20
+    #: safetensors refuses headers above 100 MB; we do the same.
+    max_safetensors_header_bytes: int = 100_000_000
+    #: Text scanned for TorchScript code / Jinja templates per member.
+    max_text_bytes: int = 16 << 20
+    #: Protobuf messages (ONNX nodes, TF NodeDefs) read into memory; larger ones are skipped.
+    max_proto_message_bytes: int = 64 << 20
+    #: Issues kept per file; more are summarised in one last issue.
+    max_issues_per_file: int = 200
+
+
+DEFAULT_LIMITS = ScanLimits()
