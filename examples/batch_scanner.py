@@ -47,7 +47,11 @@ def entry(result: ScanResult) -> dict[str, Any]:
 
 def progress(p: ScanProgress) -> None:
     total = "?" if p.total is None else p.total
-    print(f"\r{p.completed}/{total} done, {p.failed} failed, {p.in_flight} in flight", end="", file=sys.stderr)
+    print(
+        f"\r{p.completed}/{total} done, {p.failed} failed, {p.in_flight} in flight",
+        end="",
+        file=sys.stderr,
+    )
 
 
 def write_demo_models(root: Path) -> Path:
@@ -67,7 +71,9 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--report", type=Path, help="write the JSON report here (default stdout)")
-    parser.add_argument("--emulator", action="store_true", help="scan demo models on a local emulator")
+    parser.add_argument(
+        "--emulator", action="store_true", help="scan demo models on a local emulator"
+    )
     args = parser.parse_args()
 
     async with contextlib.AsyncExitStack() as stack:

@@ -80,7 +80,9 @@ def verdict(result: ScanResult) -> dict[str, Any]:
 @app.post("/scan")
 async def scan_uri(body: ScanRequest, client: Client) -> dict[str, Any]:
     try:
-        result = await client.scan(body.model_uri, security_group_uuid=await group_uuid(client, "HUGGING_FACE"))
+        result = await client.scan(
+            body.model_uri, security_group_uuid=await group_uuid(client, "HUGGING_FACE")
+        )
     except PayloadError as err:
         raise HTTPException(422, err.message) from None
     return verdict(result)

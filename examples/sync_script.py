@@ -1,7 +1,7 @@
 """A plain blocking script: scan one model, print the verdict, exit non-zero when blocked.
 
-    python examples/sync_script.py ./models/bert --group <uuid>
-    python examples/sync_script.py --emulator        # offline, against a local emulator
+python examples/sync_script.py ./models/bert --group <uuid>
+python examples/sync_script.py --emulator        # offline, against a local emulator
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def main() -> int:
             parser.error("give a target (or --emulator)")
         client = stack.enter_context(ModelSecurityClient(**kwargs))
         group = args.group or next(
-            g.uuid for g in client.security_groups.list(search_query="Default LOCAL") if g.name == "Default LOCAL"
+            g.uuid
+            for g in client.security_groups.list(search_query="Default LOCAL")
+            if g.name == "Default LOCAL"
         )
         result = client.scan(target, security_group_uuid=group)
         print(f"{target}: {result.outcome}")

@@ -224,13 +224,17 @@ async def _short_sleep(seconds: float) -> None:
     await asyncio.sleep(min(seconds, 0.01))
 
 
-async def test_allowed_scan_reports_allowing_violations(client: AsyncModelSecurityClient, tmp_path: Path) -> None:
+async def test_allowed_scan_reports_allowing_violations(
+    client: AsyncModelSecurityClient, tmp_path: Path
+) -> None:
     import pickle
 
     rules = await client.security_rules.list(search_query="Approved File Format")
     rule = next(r for r in rules.rules if r.name == "Stored In Approved File Format")
     group = await client.security_groups.create(
-        name="formats-warn-only", source_type="LOCAL", rule_configurations={rule.uuid: {"state": "ALLOWING"}}
+        name="formats-warn-only",
+        source_type="LOCAL",
+        rule_configurations={rule.uuid: {"state": "ALLOWING"}},
     )
     await client.security_groups.wait_active(group.uuid, poll_interval=0.02)
     model = tmp_path / "data-pickle"
