@@ -652,14 +652,16 @@ def render_class(spec: ClassSpec, builder: ModuleBuilder, siblings: dict[str, st
     return "".join(parts)
 
 
-def rel(path: Path) -> str:
-    return path.relative_to(ROOT).as_posix()
-
-
 def source_path(modname: str) -> str:
+    """The module's path in the repository (``modelsec/resources/scans.py``).
+
+    Derived from the module name, not the file: the package may be imported from an
+    installed copy (site-packages) when the tests run against a non-editable install.
+    """
     file = inspect.getsourcefile(sys.modules[modname])
     assert file is not None
-    return rel(Path(file).resolve())
+    tail = "/__init__.py" if Path(file).name == "__init__.py" else ".py"
+    return modname.replace(".", "/") + tail
 
 
 def render_all() -> dict[str, str]:

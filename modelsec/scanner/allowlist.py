@@ -92,6 +92,11 @@ ALLOWED_NAMES: frozenset[str] = frozenset(
         "builtins.Ellipsis",
         "builtins.NotImplemented",
         "collections.OrderedDict",
+        # Protocols 0-2 spell every ``bytes`` value as ``_codecs.encode(text, "latin1")``
+        # (numpy arrays and legacy torch tensors included). It turns text into bytes; the
+        # codec is looked up by name only inside the ``encodings`` package, so no argument a
+        # pickle can build reaches other code. (``_codecs.lookup`` stays on the deny list.)
+        "_codecs.encode",
         "collections.defaultdict",  # its factory is a separate import, judged on its own
         "collections.Counter",
         "collections.deque",

@@ -162,10 +162,25 @@ MALICIOUS: dict[str, tuple[dict[str, bytes], str, str]] = {
         "m.pkl",
         PKL100,
     ),
-    "codecs_encode": (
-        {"m.pkl": B.call("_codecs", "encode", B.string0("x"), B.string0("latin1"))},
+    # _codecs.encode is how protocols 0-2 spell bytes (benign on its own, see BENIGN); a
+    # payload it builds still has to reach a callable, and that one is judged.
+    "codecs_encode_into_exec": (
+        {
+            "m.pkl": B.PROTO(2)
+            + B.glob("builtins", "exec")
+            + B.MARK
+            + B.glob("_codecs", "encode")
+            + B.MARK
+            + B.string0("print(1)")
+            + B.string0("latin1")
+            + B.TUPLE
+            + B.REDUCE
+            + B.TUPLE
+            + B.REDUCE
+            + B.STOP
+        },
         "m.pkl",
-        PKL101,
+        PKL100,
     ),
     "pip_main": ({"m.pkl": B.call("pip", "main", B.string0("install"))}, "m.pkl", PKL100),
     "runpy_run_code": ({"m.pkl": B.call("runpy", "_run_code", _SYSTEM)}, "m.pkl", PKL100),
@@ -589,6 +604,8 @@ class _Plain:
 
 
 BENIGN: dict[str, dict[str, bytes]] = {
+    # Protocol 2 writes bytes values as _codecs.encode(text, "latin1"): plain data.
+    "protocol2_bytes": {"m.pkl": B.call("_codecs", "encode", B.string0("x"), B.string0("latin1"))},
     **{
         f"ordereddict_p{p}": {
             "m.pkl": pickle.dumps(collections.OrderedDict(a=1, b=[1.5, "x"]), protocol=p)
