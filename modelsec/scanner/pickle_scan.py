@@ -428,7 +428,26 @@ def walk_pickle(
                 idx = take(1)[0]
                 stack.append(memo_get(idx))
             elif op == 0x4B:  # BININT1
-                stack.append(take(1)[0])
+                if i < blen:  # fast path: the byte is in the buffer
+                    stack.append(buf[i])
+                    i += 1
+                else:
+                    stack.append(take(1)[0])
+            elif op == 0x85:  # TUPLE1
+                if not stack:
+                    raise _Bad("stack underflow")
+                stack[-1] = (stack[-1],)
+            elif op == 0x86:  # TUPLE2
+                if len(stack) < 2:
+                    raise _Bad("stack underflow")
+                b = stack.pop()
+                stack[-1] = (stack[-1], b)
+            elif op == 0x87:  # TUPLE3
+                if len(stack) < 3:
+                    raise _Bad("stack underflow")
+                c = stack.pop()
+                b = stack.pop()
+                stack[-1] = (stack[-1], b, c)
             elif op == 0x4A:  # BININT
                 stack.append(_I4.unpack(take(4))[0])
             elif op == 0x4D:  # BININT2
@@ -436,6 +455,15 @@ def walk_pickle(
             elif op == 0x47:  # BINFLOAT
                 take(8)
                 stack.append(_U)
+            elif op == 0x8C and i < blen and i + 1 + buf[i] <= blen:
+                # SHORT_BINUNICODE entirely in the buffer (the common case): no helper calls.
+                n = buf[i]
+                raw = buf[i + 1 : i + 1 + n]
+                i += 1 + n
+                try:
+                    stack.append(raw.decode("utf-8", "surrogatepass"))
+                except UnicodeDecodeError:
+                    raise _Bad("invalid UTF-8 in a string") from None
             elif op == 0x8C or op == 0x58 or op == 0x8D:  # SHORT_BINUNICODE/BINUNICODE/8
                 if op == 0x8C:
                     n = take(1)[0]
@@ -477,21 +505,6 @@ def walk_pickle(
                 d = stack[-1]
                 if isinstance(d, dict) and isinstance(key, str) and len(d) < 64:
                     d[key] = v
-            elif op == 0x85:  # TUPLE1
-                if not stack:
-                    raise _Bad("stack underflow")
-                stack[-1] = (stack[-1],)
-            elif op == 0x86:  # TUPLE2
-                if len(stack) < 2:
-                    raise _Bad("stack underflow")
-                b = stack.pop()
-                stack[-1] = (stack[-1], b)
-            elif op == 0x87:  # TUPLE3
-                if len(stack) < 3:
-                    raise _Bad("stack underflow")
-                c = stack.pop()
-                b = stack.pop()
-                stack[-1] = (stack[-1], b, c)
             elif op == 0x74:  # TUPLE
                 stack.append(tuple(pop_mark()))
             elif op == 0x5D or op == 0x8F:  # EMPTY_LIST / EMPTY_SET
