@@ -97,8 +97,10 @@ def main() -> None:
                     "faults",
                     Faults(
                         error_rates={500: 0.02, 503: 0.02},
-                        rate_limit=0.02,
-                        retry_after=0.05,
+                        # Each 429 holds the whole batch for its Retry-After (whole
+                        # seconds, as HTTP sends it): that is the point of a shared backoff.
+                        rate_limit=0.005,
+                        retry_after=1,
                         reset_after=0.02,
                         token_expiry=0.002,
                         seed=1,
