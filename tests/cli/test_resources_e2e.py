@@ -188,3 +188,42 @@ def test_demo_json() -> None:
     assert r.code == 0, r.err
     doc = json.loads(r.out)
     assert [x["outcome"] for x in doc["results"]] == ["ALLOWED", "BLOCKED"]
+
+
+def test_unreachable_service_is_one_line_and_exit_2() -> None:
+    import socket
+
+    from tests.cli.conftest import run_cli
+
+    with socket.socket() as s:  # a loopback port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    result = run_cli(
+        "scans",
+        "list",
+        "--client-id",
+        "c",
+        "--client-secret",
+        "s",
+        "--tsg-id",
+        "1",
+        "--data-endpoint",
+        f"{base}/aims/data",
+        "--mgmt-endpoint",
+        f"{base}/aims/mgmt",
+        "--token-endpoint",
+        f"{base}/oauth2/access_token",
+        "--max-retries",
+        "0",
+    )
+    assert result.code == 2
+    lines = [ln for ln in result.err.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("modelsec: error:")
+    assert (
+        "unreachable" in lines[0]
+        or "APIConnectionError" in lines[0]
+        or "connect" in lines[0].lower()
+    )
+    assert "Traceback" not in result.err
