@@ -15,5 +15,7 @@ def test_sdk_import_does_not_load_tools() -> None:
     loaded = set(out.stdout.strip().split(","))
     assert "modelsec.client" in loaded
     assert "modelsec.sync.client" in loaded
-    heavy = {m for m in loaded if m.split(".")[1] in {"scanner", "policy", "emulator", "cli", "testing"}}
+    heavy = {
+        m for m in loaded if m.split(".")[1] in {"scanner", "policy", "emulator", "cli", "testing"}
+    }
     assert heavy == set()
