@@ -82,7 +82,7 @@ async def bench_async(base: str, op: str, n: int, c: int) -> float:
 
 
 def bench_sync(base: str, op: str, n: int, c: int) -> float:
-    from modelsec import ModelSecurityClient  # type: ignore[attr-defined]
+    from modelsec import ModelSecurityClient
 
     with ModelSecurityClient(**kwargs(base)) as client:
 
@@ -116,18 +116,14 @@ def main() -> None:
         )
         for op in ("get", "list"):
             for c in (1, 64):
-                raw = max(
-                    asyncio.run(bench_raw(base, op, args.requests, c)) for _ in range(args.rounds)
-                )
-                sdk = max(
-                    asyncio.run(bench_async(base, op, args.requests, c)) for _ in range(args.rounds)
-                )
-                try:
-                    sync = max(
-                        bench_sync(base, op, args.requests, min(c, 16)) for _ in range(args.rounds)
-                    )
-                except ImportError:
-                    sync = float("nan")
+                # Interleave the variants round by round (the machine's load drifts), then
+                # keep the best round of each.
+                raws, sdks, syncs = [], [], []
+                for _ in range(args.rounds):
+                    raws.append(asyncio.run(bench_raw(base, op, args.requests, c)))
+                    sdks.append(asyncio.run(bench_async(base, op, args.requests, c)))
+                    syncs.append(bench_sync(base, op, args.requests, min(c, 16)))
+                raw, sdk, sync = max(raws), max(sdks), max(syncs)
                 print(
                     f"{op:<6} {c:>4} {raw:>12.0f} {sdk:>10.0f} {sync:>9.0f} "
                     f"{(raw / sdk - 1) * 100:>8.1f}% {(raw / sync - 1) * 100:>8.1f}%"
