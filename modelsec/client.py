@@ -47,7 +47,6 @@ class AsyncModelSecurityClient:
         user_agent: a suffix appended to the User-Agent header.
 
     Example:
-        >>> import asyncio
         >>> async def main():
         ...     async with AsyncModelSecurityClient() as client:
         ...         async for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
@@ -136,8 +135,9 @@ class AsyncModelSecurityClient:
         """A copy with other defaults, sharing this client's session and token cache.
 
         Example:
-            >>> patient = client.with_options(timeout=120, max_retries=5)
-            >>> await patient.scans.get(scan_uuid)
+            >>> async def example(client):
+            ...     patient = client.with_options(timeout=120, max_retries=5)
+            ...     await patient.scans.get(scan_uuid)
         """
         copy = object.__new__(type(self))
         copy._transport = self._transport
@@ -154,8 +154,9 @@ class AsyncModelSecurityClient:
         """The token cache's state (expiry, fetch count), never the token itself.
 
         Example:
-            >>> client.token_info().fetch_count
-            1
+            >>> client = AsyncModelSecurityClient(client_id="id", client_secret="s", tsg_id="1")
+            >>> client.token_info().has_token  # nothing fetched before the first request
+            False
         """
         return self._transport.tokens.token_info()
 
@@ -171,8 +172,9 @@ class AsyncModelSecurityClient:
         ``expires_at`` nears instead of storing it.
 
         Example:
-            >>> auth = await client.get_pypi_auth()
-            >>> auth.expires_at
+            >>> async def example(client):
+            ...     auth = await client.get_pypi_auth()
+            ...     auth.expires_at
         """
         options = self._options
         if timeout is not None or extra_headers:
@@ -214,10 +216,11 @@ class AsyncModelSecurityClient:
             PayloadError: a local path that does not exist, or bad arguments.
 
         Example:
-            >>> result = await client.scan("hf://org/model", security_group_uuid=group_uuid)
-            >>> if result.is_blocked:
-            ...     for v in result.violations:
-            ...         print(v.rule_name, v.description)
+            >>> async def example(client):
+            ...     result = await client.scan("hf://org/model", security_group_uuid=group_uuid)
+            ...     if result.is_blocked:
+            ...         for v in result.violations:
+            ...             print(v.rule_name, v.description)
         """
         from modelsec.workflows import scan_one
 
@@ -264,9 +267,10 @@ class AsyncModelSecurityClient:
         stops new work and leaves no task behind.
 
         Example:
-            >>> async for result in client.scan_many(uris, security_group_uuid=group_uuid,
-            ...                                     concurrency=32):
-            ...     print(result.target, result.outcome or result.error)
+            >>> async def example(client):
+            ...     async for result in client.scan_many(uris, security_group_uuid=group_uuid,
+            ...                                         concurrency=32):
+            ...         print(result.target, result.outcome or result.error)
         """
         from modelsec.workflows import scan_many
 

@@ -39,6 +39,7 @@ import builtins
 import difflib
 import importlib
 import inspect
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -74,7 +75,6 @@ OWN_IMPORTS: dict[str, str] = {
 # Docstring substitutions: await-free examples by simple substitution.
 DOC_SUBS: list[tuple[str, str]] = [
     ("The async client of", "The blocking client of"),
-    (">>> import asyncio\n", ""),
     ("``await`` the result for one page", "The result is the first page"),
     ("``async for`` it", "iterate it"),
     ("async with ", "with "),
@@ -333,6 +333,8 @@ def names_in(node: ast.AST) -> set[str]:
 
 
 def adapt_doc(doc: str, class_map: dict[str, str]) -> str:
+    # A sync example needs no asyncio: drop the whole line, indentation included.
+    doc = re.sub(r"^[ \t]*>>> import asyncio\n", "", doc, flags=re.M)
     for old, new in DOC_SUBS:
         doc = doc.replace(old, new)
     for old, new in sorted(class_map.items(), key=lambda kv: -len(kv[0])):

@@ -87,10 +87,11 @@ class AsyncCustomRules(AsyncResource):
     """Custom rules: conditions on labels and other rules' results, assigned to groups.
 
     Example:
-        >>> rule = await client.custom_rules.create(
-        ...     name="prod needs owner", compatible_sources=["LOCAL"],
-        ...     condition=LabelCondition(key="owner", operator="exists"),
-        ...     violation_message="production models need an owner label")
+        >>> async def example(client):
+        ...     rule = await client.custom_rules.create(
+        ...         name="prod needs owner", compatible_sources=["LOCAL"],
+        ...         condition=LabelCondition(key="owner", operator="exists"),
+        ...         violation_message="production models need an owner label")
     """
 
     _plane = "mgmt"
@@ -111,9 +112,10 @@ class AsyncCustomRules(AsyncResource):
         """Create a custom rule (``POST /v1/custom-rules``); never retried after it may have acted.
 
         Example:
-            >>> await client.custom_rules.create(name="x", compatible_sources=["LOCAL"],
-            ...     condition={"type": "label", "key": "env", "operator": "exists"},
-            ...     violation_message="env label required")
+            >>> async def example(client):
+            ...     await client.custom_rules.create(name="x", compatible_sources=["LOCAL"],
+            ...         condition={"type": "label", "key": "env", "operator": "exists"},
+            ...         violation_message="env label required")
         """
         sources = check_strings("compatible_sources", compatible_sources) or []
         if not sources:
@@ -158,7 +160,8 @@ class AsyncCustomRules(AsyncResource):
         """List custom rules (``GET /v1/custom-rules``).
 
         Example:
-            >>> rules = [r async for r in client.custom_rules.list()]
+            >>> async def example(client):
+            ...     rules = [r async for r in client.custom_rules.list()]
         """
         check_skip(skip)
         check_limit(limit)
@@ -185,7 +188,8 @@ class AsyncCustomRules(AsyncResource):
         """One custom rule by UUID.
 
         Example:
-            >>> rule = await client.custom_rules.get(rule_uuid)
+            >>> async def example(client):
+            ...     rule = await client.custom_rules.get(rule_uuid)
         """
         path = encode_path("/v1/custom-rules/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -208,7 +212,8 @@ class AsyncCustomRules(AsyncResource):
         """Change the given fields of a custom rule (``PUT /v1/custom-rules/{uuid}``).
 
         Example:
-            >>> await client.custom_rules.update(rule_uuid, rule_action="PASS")
+            >>> async def example(client):
+            ...     await client.custom_rules.update(rule_uuid, rule_action="PASS")
         """
         path = encode_path("/v1/custom-rules/{uuid}", uuid=check_uuid("uuid", uuid))
         body: dict[str, Any] = {}
@@ -244,7 +249,8 @@ class AsyncCustomRules(AsyncResource):
         """Archive a custom rule (it stops applying; ``POST .../archive``).
 
         Example:
-            >>> await client.custom_rules.archive(rule_uuid)
+            >>> async def example(client):
+            ...     await client.custom_rules.archive(rule_uuid)
         """
         return await self._toggle(uuid, "archive", timeout, extra_headers)
 
@@ -258,7 +264,8 @@ class AsyncCustomRules(AsyncResource):
         """Bring an archived custom rule back (``POST .../unarchive``).
 
         Example:
-            >>> await client.custom_rules.unarchive(rule_uuid)
+            >>> async def example(client):
+            ...     await client.custom_rules.unarchive(rule_uuid)
         """
         return await self._toggle(uuid, "unarchive", timeout, extra_headers)
 
@@ -296,7 +303,8 @@ class AsyncCustomRules(AsyncResource):
         """Groups the custom rule is assigned to, with its state in each.
 
         Example:
-            >>> groups = await client.custom_rules.list_security_groups(rule_uuid)
+            >>> async def example(client):
+            ...     groups = await client.custom_rules.list_security_groups(rule_uuid)
         """
         path = encode_path("/v1/custom-rules/{uuid}/security-groups", uuid=check_uuid("uuid", uuid))
         check_skip(skip)
@@ -329,8 +337,9 @@ class AsyncCustomRules(AsyncResource):
         ``CustomRuleAssignment``/``{security_group_uuid, state}``.
 
         Example:
-            >>> await client.custom_rules.assign_security_groups(
-            ...     rule_uuid, {group_uuid: "BLOCKING"})
+            >>> async def example(client):
+            ...     await client.custom_rules.assign_security_groups(
+            ...         rule_uuid, {group_uuid: "BLOCKING"})
         """
         path = encode_path("/v1/custom-rules/{uuid}/security-groups", uuid=check_uuid("uuid", uuid))
         items: list[dict[str, Any]] = []
@@ -377,7 +386,8 @@ class AsyncCustomRules(AsyncResource):
         """Unassign the rule from one group.
 
         Example:
-            >>> await client.custom_rules.remove_assignment(rule_uuid, group_uuid)
+            >>> async def example(client):
+            ...     await client.custom_rules.remove_assignment(rule_uuid, group_uuid)
         """
         path = encode_path(
             "/v1/custom-rules/{uuid}/security-groups/{sg}",
@@ -397,8 +407,9 @@ class AsyncCustomRules(AsyncResource):
         """Snapshot generations of the tenant's custom rules (cursor paged).
 
         Example:
-            >>> async for v in client.custom_rules.list_versions():
-            ...     print(v.generation, v.timestamp)
+            >>> async def example(client):
+            ...     async for v in client.custom_rules.list_versions():
+            ...         print(v.generation, v.timestamp)
         """
         if limit is not None:
             check_limit(limit)

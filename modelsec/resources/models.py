@@ -41,8 +41,9 @@ class AsyncModels(AsyncResource):
     """Models, their versions and files, as the service inventoried them from scans.
 
     Example:
-        >>> async for model in client.models.list(search_query="bert"):
-        ...     print(model.name, model.latest_version_outcome)
+        >>> async def example(client):
+        ...     async for model in client.models.list(search_query="bert"):
+        ...         print(model.name, model.latest_version_outcome)
     """
 
     _plane = "data"
@@ -68,7 +69,8 @@ class AsyncModels(AsyncResource):
         """List models (``GET /v1/models``).
 
         Example:
-            >>> page = await client.models.list(latest_version_outcomes=["BLOCKED"])
+            >>> async def example(client):
+            ...     page = await client.models.list(latest_version_outcomes=["BLOCKED"])
         """
         check_skip(skip)
         check_limit(limit)
@@ -114,7 +116,8 @@ class AsyncModels(AsyncResource):
         """One model by UUID (``GET /v1/models/{uuid}``).
 
         Example:
-            >>> model = await client.models.get(model_uuid)
+            >>> async def example(client):
+            ...     model = await client.models.get(model_uuid)
         """
         path = encode_path("/v1/models/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call("GET", path, Model, timeout=timeout, extra_headers=extra_headers)
@@ -133,7 +136,8 @@ class AsyncModels(AsyncResource):
         """Versions of a model (``GET /v1/models/{uuid}/model-versions``).
 
         Example:
-            >>> versions = await client.models.list_versions(model_uuid)
+            >>> async def example(client):
+            ...     versions = await client.models.list_versions(model_uuid)
         """
         path = encode_path(
             "/v1/models/{uuid}/model-versions", uuid=check_uuid("model_uuid", model_uuid)
@@ -164,7 +168,8 @@ class AsyncModels(AsyncResource):
         """One model version by UUID (``GET /v1/model-versions/{uuid}``).
 
         Example:
-            >>> version = await client.models.get_version(version_uuid)
+            >>> async def example(client):
+            ...     version = await client.models.get_version(version_uuid)
         """
         path = encode_path("/v1/model-versions/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -184,8 +189,9 @@ class AsyncModels(AsyncResource):
         """Files of a model version with their latest results.
 
         Example:
-            >>> async for f in client.models.list_version_files(version_uuid):
-            ...     print(f.path, f.result)
+            >>> async def example(client):
+            ...     async for f in client.models.list_version_files(version_uuid):
+            ...         print(f.path, f.result)
         """
         path = encode_path(
             "/v1/model-versions/{uuid}/files", uuid=check_uuid("version_uuid", version_uuid)

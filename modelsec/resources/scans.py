@@ -119,9 +119,10 @@ class AsyncScans(AsyncResource):
             labels: ``{"team": "ml"}`` or ``[Label(...)]`` (at most 50).
 
         Example:
-            >>> scan = await client.scans.create(
-            ...     model_uri="hf://my-org/my-model", security_group_uuid=group_uuid,
-            ...     labels={"team": "ml-platform"})
+            >>> async def example(client):
+            ...     scan = await client.scans.create(
+            ...         model_uri="hf://my-org/my-model", security_group_uuid=group_uuid,
+            ...         labels={"team": "ml-platform"})
         """
         if not isinstance(model_uri, str) or not model_uri.strip():
             raise PayloadError("model_uri must be a non-empty string")
@@ -187,9 +188,9 @@ class AsyncScans(AsyncResource):
             ScanTimeoutError: ``timeout`` seconds passed first; ``err.last`` is the last scan seen.
 
         Example:
-            >>> scan = await client.scans.wait(scan.uuid, timeout=300)
-            >>> scan.eval_outcome
-            <EvalOutcome.ALLOWED: 'ALLOWED'>
+            >>> async def example(client, scan_uuid):
+            ...     scan = await client.scans.wait(scan_uuid, timeout=300)
+            ...     return scan.eval_outcome  # ALLOWED, BLOCKED or ERROR
         """
         scan_uuid = check_uuid("uuid", uuid)
         _check_wait_args(timeout, poll_interval)
@@ -227,8 +228,9 @@ class AsyncScans(AsyncResource):
         """Create a scan and wait until it settles; see :meth:`create` and :meth:`wait`.
 
         Example:
-            >>> scan = await client.scans.create_and_wait(
-            ...     model_uri="hf://org/model", security_group_uuid=group_uuid)
+            >>> async def example(client):
+            ...     scan = await client.scans.create_and_wait(
+            ...         model_uri="hf://org/model", security_group_uuid=group_uuid)
         """
         _check_wait_args(timeout, poll_interval)
         created = await self.create(
@@ -273,8 +275,9 @@ class AsyncScans(AsyncResource):
         ``sort_by`` is sent as given but the service documents no such parameter.
 
         Example:
-            >>> async for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
-            ...     print(scan.model_uri)
+            >>> async def example(client):
+            ...     async for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
+            ...         print(scan.model_uri)
         """
         check_skip(skip)
         check_limit(limit)
@@ -317,7 +320,8 @@ class AsyncScans(AsyncResource):
         """One scan by UUID (``GET /v1/scans/{uuid}``).
 
         Example:
-            >>> scan = await client.scans.get(scan_uuid)
+            >>> async def example(client):
+            ...     scan = await client.scans.get(scan_uuid)
         """
         path = encode_path("/v1/scans/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call("GET", path, Scan, timeout=timeout, extra_headers=extra_headers)
@@ -339,7 +343,8 @@ class AsyncScans(AsyncResource):
         """Per-rule results of a scan (``GET /v1/scans/{uuid}/evaluations``).
 
         Example:
-            >>> failed = await client.scans.get_evaluations(scan_uuid, result="FAILED")
+            >>> async def example(client):
+            ...     failed = await client.scans.get_evaluations(scan_uuid, result="FAILED")
         """
         path = encode_path("/v1/scans/{uuid}/evaluations", uuid=check_uuid("scan_uuid", scan_uuid))
         check_skip(skip)
@@ -375,7 +380,8 @@ class AsyncScans(AsyncResource):
         """One rule evaluation by UUID (``GET /v1/evaluations/{uuid}``).
 
         Example:
-            >>> evaluation = await client.scans.get_evaluation(evaluation_uuid)
+            >>> async def example(client):
+            ...     evaluation = await client.scans.get_evaluation(evaluation_uuid)
         """
         path = encode_path("/v1/evaluations/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -395,8 +401,9 @@ class AsyncScans(AsyncResource):
         """Findings of a scan, with remediation (``GET /v1/scans/{uuid}/rule-violations``).
 
         Example:
-            >>> async for v in client.scans.get_violations(scan_uuid):
-            ...     print(f"{v.rule_name}: {v.description}")
+            >>> async def example(client):
+            ...     async for v in client.scans.get_violations(scan_uuid):
+            ...         print(f"{v.rule_name}: {v.description}")
         """
         path = encode_path(
             "/v1/scans/{uuid}/rule-violations", uuid=check_uuid("scan_uuid", scan_uuid)
@@ -426,7 +433,8 @@ class AsyncScans(AsyncResource):
         """One violation by UUID (``GET /v1/violations/{uuid}``).
 
         Example:
-            >>> violation = await client.scans.get_violation(violation_uuid)
+            >>> async def example(client):
+            ...     violation = await client.scans.get_violation(violation_uuid)
         """
         path = encode_path("/v1/violations/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -449,7 +457,8 @@ class AsyncScans(AsyncResource):
         """Files and directories of a scan under ``query_path`` (``GET /v1/scans/{uuid}/files``).
 
         Example:
-            >>> files = await client.scans.get_files(scan_uuid, query_path="/")
+            >>> async def example(client):
+            ...     files = await client.scans.get_files(scan_uuid, query_path="/")
         """
         path = encode_path("/v1/scans/{uuid}/files", uuid=check_uuid("scan_uuid", scan_uuid))
         check_skip(skip)
@@ -485,7 +494,8 @@ class AsyncScans(AsyncResource):
         """Merge labels into a scan's labels; a key already present takes the new value.
 
         Example:
-            >>> await client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})
+            >>> async def example(client):
+            ...     await client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})
         """
         return await self._labels("POST", scan_uuid, labels, timeout, extra_headers)
 
@@ -500,7 +510,8 @@ class AsyncScans(AsyncResource):
         """Replace all of a scan's labels.
 
         Example:
-            >>> await client.scans.set_labels(scan_uuid, {"team": "ml"})
+            >>> async def example(client):
+            ...     await client.scans.set_labels(scan_uuid, {"team": "ml"})
         """
         return await self._labels("PUT", scan_uuid, labels, timeout, extra_headers)
 
@@ -537,7 +548,8 @@ class AsyncScans(AsyncResource):
         """Remove labels by key (1..50 keys; ``DELETE /v1/scans/{uuid}/labels``).
 
         Example:
-            >>> await client.scans.delete_labels(scan_uuid, ["team", "env"])
+            >>> async def example(client):
+            ...     await client.scans.delete_labels(scan_uuid, ["team", "env"])
         """
         path = encode_path("/v1/scans/{uuid}/labels", uuid=check_uuid("scan_uuid", scan_uuid))
         await self._call(
@@ -562,7 +574,8 @@ class AsyncScans(AsyncResource):
         """Distinct label keys across the tenant's scans.
 
         Example:
-            >>> keys = [k async for k in client.scans.get_label_keys()]
+            >>> async def example(client):
+            ...     keys = [k async for k in client.scans.get_label_keys()]
         """
         check_skip(skip)
         check_limit(limit)
@@ -594,7 +607,8 @@ class AsyncScans(AsyncResource):
         """Distinct values of one label key.
 
         Example:
-            >>> teams = [v async for v in client.scans.get_label_values("team")]
+            >>> async def example(client):
+            ...     teams = [v async for v in client.scans.get_label_values("team")]
         """
         path = encode_path(
             "/v1/scans/label-keys/{key}/values", key=check_label_part("key", key, 128)

@@ -64,8 +64,9 @@ class AsyncSecurityGroups(AsyncResource):
     """Security groups: a policy per source type, made of rule instances.
 
     Example:
-        >>> group = await client.security_groups.create(name="hf-strict",
-        ...     source_type="HUGGING_FACE", description="Block unsafe Hugging Face models")
+        >>> async def example(client):
+        ...     group = await client.security_groups.create(name="hf-strict",
+        ...         source_type="HUGGING_FACE", description="Block unsafe Hugging Face models")
     """
 
     _plane = "mgmt"
@@ -86,9 +87,10 @@ class AsyncSecurityGroups(AsyncResource):
         Never retried where the service may have acted (it would create a duplicate).
 
         Example:
-            >>> group = await client.security_groups.create(
-            ...     name="local-strict", source_type="LOCAL",
-            ...     rule_configurations={rule_uuid: {"state": "BLOCKING"}})
+            >>> async def example(client):
+            ...     group = await client.security_groups.create(
+            ...         name="local-strict", source_type="LOCAL",
+            ...         rule_configurations={rule_uuid: {"state": "BLOCKING"}})
         """
         body: dict[str, Any] = {
             "name": check_text("name", name, min_len=1, max_len=255),
@@ -143,8 +145,9 @@ class AsyncSecurityGroups(AsyncResource):
                 (``err.last`` is the last state seen).
 
         Example:
-            >>> group = await client.security_groups.create(name="g", source_type="LOCAL")
-            >>> group = await client.security_groups.wait_active(group.uuid)
+            >>> async def example(client):
+            ...     group = await client.security_groups.create(name="g", source_type="LOCAL")
+            ...     group = await client.security_groups.wait_active(group.uuid)
         """
         group_uuid = check_uuid("uuid", uuid)
         if timeout is not None and timeout <= 0:
@@ -183,7 +186,8 @@ class AsyncSecurityGroups(AsyncResource):
         """List groups (``GET /v1/security-groups``); deleted groups are not listed.
 
         Example:
-            >>> page = await client.security_groups.list(source_types=["HUGGING_FACE"])
+            >>> async def example(client):
+            ...     page = await client.security_groups.list(source_types=["HUGGING_FACE"])
         """
         check_skip(skip)
         check_limit(limit)
@@ -219,7 +223,8 @@ class AsyncSecurityGroups(AsyncResource):
         """One group by UUID; a deleted group is still readable (``is_tombstone``).
 
         Example:
-            >>> group = await client.security_groups.get(group_uuid)
+            >>> async def example(client):
+            ...     group = await client.security_groups.get(group_uuid)
         """
         path = encode_path("/v1/security-groups/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -238,7 +243,8 @@ class AsyncSecurityGroups(AsyncResource):
         """Rename or re-describe a group (``PUT /v1/security-groups/{uuid}``).
 
         Example:
-            >>> await client.security_groups.update(group_uuid, name="prod-v2")
+            >>> async def example(client):
+            ...     await client.security_groups.update(group_uuid, name="prod-v2")
         """
         path = encode_path("/v1/security-groups/{uuid}", uuid=check_uuid("uuid", uuid))
         body: dict[str, Any] = {}
@@ -262,7 +268,8 @@ class AsyncSecurityGroups(AsyncResource):
         """Soft-delete a group: it leaves lists but stays readable.
 
         Example:
-            >>> await client.security_groups.delete(group_uuid)
+            >>> async def example(client):
+            ...     await client.security_groups.delete(group_uuid)
         """
         path = encode_path("/v1/security-groups/{uuid}", uuid=check_uuid("uuid", uuid))
         await self._call("DELETE", path, None, timeout=timeout, extra_headers=extra_headers)
@@ -282,8 +289,9 @@ class AsyncSecurityGroups(AsyncResource):
         """The group's rule instances (``GET .../rule-instances``).
 
         Example:
-            >>> async for ri in client.security_groups.list_rule_instances(group_uuid):
-            ...     print(ri.rule.name, ri.state)
+            >>> async def example(client):
+            ...     async for ri in client.security_groups.list_rule_instances(group_uuid):
+            ...         print(ri.rule.name, ri.state)
         """
         path = encode_path(
             "/v1/security-groups/{sg}/rule-instances",
@@ -321,7 +329,8 @@ class AsyncSecurityGroups(AsyncResource):
         """One rule instance of a group.
 
         Example:
-            >>> ri = await client.security_groups.get_rule_instance(group_uuid, ri_uuid)
+            >>> async def example(client):
+            ...     ri = await client.security_groups.get_rule_instance(group_uuid, ri_uuid)
         """
         path = encode_path(
             "/v1/security-groups/{sg}/rule-instances/{ri}",
@@ -347,8 +356,9 @@ class AsyncSecurityGroups(AsyncResource):
         The service wants the group UUID repeated in the body; this method adds it.
 
         Example:
-            >>> await client.security_groups.update_rule_instance(
-            ...     group_uuid, ri_uuid, state="BLOCKING")
+            >>> async def example(client):
+            ...     await client.security_groups.update_rule_instance(
+            ...         group_uuid, ri_uuid, state="BLOCKING")
         """
         sg = check_uuid("security_group_uuid", security_group_uuid)
         path = encode_path(
@@ -380,7 +390,8 @@ class AsyncSecurityGroups(AsyncResource):
         """Snapshot generations of a group's rule instances (cursor paged).
 
         Example:
-            >>> page = await client.security_groups.list_rule_instance_versions(group_uuid)
+            >>> async def example(client):
+            ...     page = await client.security_groups.list_rule_instance_versions(group_uuid)
         """
         path = encode_path(
             "/v1/security-groups/{sg}/rule-instances/versions",

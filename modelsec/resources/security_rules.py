@@ -32,8 +32,9 @@ class AsyncSecurityRules(AsyncResource):
     """Built-in security rules (discovery only: rules are configured through groups).
 
     Example:
-        >>> async for rule in client.security_rules.list(search_query="pickle"):
-        ...     print(rule.name, rule.default_state)
+        >>> async def example(client):
+        ...     async for rule in client.security_rules.list(search_query="pickle"):
+        ...         print(rule.name, rule.default_state)
     """
 
     _plane = "mgmt"
@@ -52,7 +53,8 @@ class AsyncSecurityRules(AsyncResource):
         """List rules (``GET /v1/security-rules``), optionally for one source type.
 
         Example:
-            >>> rules = await client.security_rules.list(source_type="HUGGING_FACE")
+            >>> async def example(client):
+            ...     rules = await client.security_rules.list(source_type="HUGGING_FACE")
         """
         check_skip(skip)
         check_limit(limit)
@@ -83,7 +85,8 @@ class AsyncSecurityRules(AsyncResource):
         """One rule by UUID (``GET /v1/security-rules/{uuid}``).
 
         Example:
-            >>> rule = await client.security_rules.get(rule_uuid)
+            >>> async def example(client):
+            ...     rule = await client.security_rules.get(rule_uuid)
         """
         path = encode_path("/v1/security-rules/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call(
@@ -101,8 +104,9 @@ class AsyncSecurityRules(AsyncResource):
         """Snapshot generations of the rule catalog (``GET /v1/security-rules/versions``).
 
         Example:
-            >>> async for v in client.security_rules.list_versions():
-            ...     print(v.generation)
+            >>> async def example(client):
+            ...     async for v in client.security_rules.list_versions():
+            ...         print(v.generation)
         """
         if limit is not None:
             check_limit(limit)

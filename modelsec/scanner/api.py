@@ -89,9 +89,9 @@ def scan_file(path: str, rel: str, limits: ScanLimits = DEFAULT_LIMITS) -> FileS
     they sit, which is what the service uses blob ids for.
 
     Example:
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "m.pkl")
-        >>> _ = open(p, "wb").write(b"cos\\nsystem\\n(S'id'\\ntR.")
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp(), "m.pkl")
+        >>> _ = p.write_bytes(b"cos\\nsystem\\n(S'id'\\ntR.")
         >>> r = scan_file(p, "m.pkl")
         >>> r.modelscan_status, r.issues_detected[0].threat, r.formats
         (<ModelScanStatus.SCANNED: 'SCANNED'>, 'PAIT-PKL-100', ['pickle'])

@@ -46,7 +46,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         user_agent: a suffix appended to the User-Agent header.
 
     Example:
-            >>> def main():
+        >>> def main():
         ...     with ModelSecurityClient() as client:
         ...         for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
         ...             print(scan.model_uri)
@@ -123,8 +123,9 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         """A copy with other defaults, sharing this client's session and token cache.
 
         Example:
-            >>> patient = client.with_options(timeout=120, max_retries=5)
-            >>> patient.scans.get(scan_uuid)
+            >>> def example(client):
+            ...     patient = client.with_options(timeout=120, max_retries=5)
+            ...     patient.scans.get(scan_uuid)
         """
         return self._derive(
             lambda _client: _client.with_options(
@@ -136,8 +137,9 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         """The token cache's state (expiry, fetch count), never the token itself.
 
         Example:
-            >>> client.token_info().fetch_count
-            1
+            >>> client = ModelSecurityClient(client_id="id", client_secret="s", tsg_id="1")
+            >>> client.token_info().has_token  # nothing fetched before the first request
+            False
         """
         return _portal.call(self._async.token_info)
 
@@ -153,8 +155,9 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         ``expires_at`` nears instead of storing it.
 
         Example:
-            >>> auth = client.get_pypi_auth()
-            >>> auth.expires_at
+            >>> def example(client):
+            ...     auth = client.get_pypi_auth()
+            ...     auth.expires_at
         """
         return _portal.run(self._async.get_pypi_auth, timeout=timeout, extra_headers=extra_headers)
 
@@ -188,10 +191,11 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             PayloadError: a local path that does not exist, or bad arguments.
 
         Example:
-            >>> result = client.scan("hf://org/model", security_group_uuid=group_uuid)
-            >>> if result.is_blocked:
-            ...     for v in result.violations:
-            ...         print(v.rule_name, v.description)
+            >>> def example(client):
+            ...     result = client.scan("hf://org/model", security_group_uuid=group_uuid)
+            ...     if result.is_blocked:
+            ...         for v in result.violations:
+            ...             print(v.rule_name, v.description)
         """
         return _portal.run(
             self._async.scan,
@@ -236,9 +240,10 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         stops new work and leaves no task behind.
 
         Example:
-            >>> for result in client.scan_many(uris, security_group_uuid=group_uuid,
-            ...                                     concurrency=32):
-            ...     print(result.target, result.outcome or result.error)
+            >>> def example(client):
+            ...     for result in client.scan_many(uris, security_group_uuid=group_uuid,
+            ...                                         concurrency=32):
+            ...         print(result.target, result.outcome or result.error)
         """
         return _portal.iterate(
             self._async.scan_many,

@@ -32,10 +32,11 @@ class CustomRules(SyncResource[AsyncCustomRules]):
     """Custom rules: conditions on labels and other rules' results, assigned to groups.
 
     Example:
-        >>> rule = client.custom_rules.create(
-        ...     name="prod needs owner", compatible_sources=["LOCAL"],
-        ...     condition=LabelCondition(key="owner", operator="exists"),
-        ...     violation_message="production models need an owner label")
+        >>> def example(client):
+        ...     rule = client.custom_rules.create(
+        ...         name="prod needs owner", compatible_sources=["LOCAL"],
+        ...         condition=LabelCondition(key="owner", operator="exists"),
+        ...         violation_message="production models need an owner label")
     """
 
     def create(
@@ -54,9 +55,10 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """Create a custom rule (``POST /v1/custom-rules``); never retried after it may have acted.
 
         Example:
-            >>> client.custom_rules.create(name="x", compatible_sources=["LOCAL"],
-            ...     condition={"type": "label", "key": "env", "operator": "exists"},
-            ...     violation_message="env label required")
+            >>> def example(client):
+            ...     client.custom_rules.create(name="x", compatible_sources=["LOCAL"],
+            ...         condition={"type": "label", "key": "env", "operator": "exists"},
+            ...         violation_message="env label required")
         """
         return _portal.run(
             self._async.create,
@@ -83,7 +85,8 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """List custom rules (``GET /v1/custom-rules``).
 
         Example:
-            >>> rules = [r for r in client.custom_rules.list()]
+            >>> def example(client):
+            ...     rules = [r for r in client.custom_rules.list()]
         """
         return SyncPage(
             self._async.list(
@@ -105,7 +108,8 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """One custom rule by UUID.
 
         Example:
-            >>> rule = client.custom_rules.get(rule_uuid)
+            >>> def example(client):
+            ...     rule = client.custom_rules.get(rule_uuid)
         """
         return _portal.run(self._async.get, uuid, timeout=timeout, extra_headers=extra_headers)
 
@@ -125,7 +129,8 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """Change the given fields of a custom rule (``PUT /v1/custom-rules/{uuid}``).
 
         Example:
-            >>> client.custom_rules.update(rule_uuid, rule_action="PASS")
+            >>> def example(client):
+            ...     client.custom_rules.update(rule_uuid, rule_action="PASS")
         """
         return _portal.run(
             self._async.update,
@@ -150,7 +155,8 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """Archive a custom rule (it stops applying; ``POST .../archive``).
 
         Example:
-            >>> client.custom_rules.archive(rule_uuid)
+            >>> def example(client):
+            ...     client.custom_rules.archive(rule_uuid)
         """
         return _portal.run(self._async.archive, uuid, timeout=timeout, extra_headers=extra_headers)
 
@@ -164,7 +170,8 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """Bring an archived custom rule back (``POST .../unarchive``).
 
         Example:
-            >>> client.custom_rules.unarchive(rule_uuid)
+            >>> def example(client):
+            ...     client.custom_rules.unarchive(rule_uuid)
         """
         return _portal.run(
             self._async.unarchive, uuid, timeout=timeout, extra_headers=extra_headers
@@ -183,7 +190,8 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """Groups the custom rule is assigned to, with its state in each.
 
         Example:
-            >>> groups = client.custom_rules.list_security_groups(rule_uuid)
+            >>> def example(client):
+            ...     groups = client.custom_rules.list_security_groups(rule_uuid)
         """
         return SyncPage(
             self._async.list_security_groups(
@@ -211,8 +219,9 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         ``CustomRuleAssignment``/``{security_group_uuid, state}``.
 
         Example:
-            >>> client.custom_rules.assign_security_groups(
-            ...     rule_uuid, {group_uuid: "BLOCKING"})
+            >>> def example(client):
+            ...     client.custom_rules.assign_security_groups(
+            ...         rule_uuid, {group_uuid: "BLOCKING"})
         """
         return _portal.run(
             self._async.assign_security_groups,
@@ -233,7 +242,8 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """Unassign the rule from one group.
 
         Example:
-            >>> client.custom_rules.remove_assignment(rule_uuid, group_uuid)
+            >>> def example(client):
+            ...     client.custom_rules.remove_assignment(rule_uuid, group_uuid)
         """
         _portal.run(
             self._async.remove_assignment,
@@ -254,8 +264,9 @@ class CustomRules(SyncResource[AsyncCustomRules]):
         """Snapshot generations of the tenant's custom rules (cursor paged).
 
         Example:
-            >>> for v in client.custom_rules.list_versions():
-            ...     print(v.generation, v.timestamp)
+            >>> def example(client):
+            ...     for v in client.custom_rules.list_versions():
+            ...         print(v.generation, v.timestamp)
         """
         return SyncCursorPage(
             self._async.list_versions(

@@ -31,8 +31,9 @@ class Models(SyncResource[AsyncModels]):
     """Models, their versions and files, as the service inventoried them from scans.
 
     Example:
-        >>> for model in client.models.list(search_query="bert"):
-        ...     print(model.name, model.latest_version_outcome)
+        >>> def example(client):
+        ...     for model in client.models.list(search_query="bert"):
+        ...         print(model.name, model.latest_version_outcome)
     """
 
     def list(
@@ -56,7 +57,8 @@ class Models(SyncResource[AsyncModels]):
         """List models (``GET /v1/models``).
 
         Example:
-            >>> page = client.models.list(latest_version_outcomes=["BLOCKED"])
+            >>> def example(client):
+            ...     page = client.models.list(latest_version_outcomes=["BLOCKED"])
         """
         return SyncPage(
             self._async.list(
@@ -87,7 +89,8 @@ class Models(SyncResource[AsyncModels]):
         """One model by UUID (``GET /v1/models/{uuid}``).
 
         Example:
-            >>> model = client.models.get(model_uuid)
+            >>> def example(client):
+            ...     model = client.models.get(model_uuid)
         """
         return _portal.run(self._async.get, uuid, timeout=timeout, extra_headers=extra_headers)
 
@@ -105,7 +108,8 @@ class Models(SyncResource[AsyncModels]):
         """Versions of a model (``GET /v1/models/{uuid}/model-versions``).
 
         Example:
-            >>> versions = client.models.list_versions(model_uuid)
+            >>> def example(client):
+            ...     versions = client.models.list_versions(model_uuid)
         """
         return SyncPage(
             self._async.list_versions(
@@ -129,7 +133,8 @@ class Models(SyncResource[AsyncModels]):
         """One model version by UUID (``GET /v1/model-versions/{uuid}``).
 
         Example:
-            >>> version = client.models.get_version(version_uuid)
+            >>> def example(client):
+            ...     version = client.models.get_version(version_uuid)
         """
         return _portal.run(
             self._async.get_version, uuid, timeout=timeout, extra_headers=extra_headers
@@ -148,8 +153,9 @@ class Models(SyncResource[AsyncModels]):
         """Files of a model version with their latest results.
 
         Example:
-            >>> for f in client.models.list_version_files(version_uuid):
-            ...     print(f.path, f.result)
+            >>> def example(client):
+            ...     for f in client.models.list_version_files(version_uuid):
+            ...         print(f.path, f.result)
         """
         return SyncPage(
             self._async.list_version_files(

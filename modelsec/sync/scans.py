@@ -79,9 +79,10 @@ class Scans(SyncResource[AsyncScans]):
             labels: ``{"team": "ml"}`` or ``[Label(...)]`` (at most 50).
 
         Example:
-            >>> scan = client.scans.create(
-            ...     model_uri="hf://my-org/my-model", security_group_uuid=group_uuid,
-            ...     labels={"team": "ml-platform"})
+            >>> def example(client):
+            ...     scan = client.scans.create(
+            ...         model_uri="hf://my-org/my-model", security_group_uuid=group_uuid,
+            ...         labels={"team": "ml-platform"})
         """
         return _portal.run(
             self._async.create,
@@ -112,9 +113,9 @@ class Scans(SyncResource[AsyncScans]):
             ScanTimeoutError: ``timeout`` seconds passed first; ``err.last`` is the last scan seen.
 
         Example:
-            >>> scan = client.scans.wait(scan.uuid, timeout=300)
-            >>> scan.eval_outcome
-            <EvalOutcome.ALLOWED: 'ALLOWED'>
+            >>> def example(client, scan_uuid):
+            ...     scan = client.scans.wait(scan_uuid, timeout=300)
+            ...     return scan.eval_outcome  # ALLOWED, BLOCKED or ERROR
         """
         return _portal.run(self._async.wait, uuid, timeout=timeout, poll_interval=poll_interval)
 
@@ -137,8 +138,9 @@ class Scans(SyncResource[AsyncScans]):
         """Create a scan and wait until it settles; see :meth:`create` and :meth:`wait`.
 
         Example:
-            >>> scan = client.scans.create_and_wait(
-            ...     model_uri="hf://org/model", security_group_uuid=group_uuid)
+            >>> def example(client):
+            ...     scan = client.scans.create_and_wait(
+            ...         model_uri="hf://org/model", security_group_uuid=group_uuid)
         """
         return _portal.run(
             self._async.create_and_wait,
@@ -182,8 +184,9 @@ class Scans(SyncResource[AsyncScans]):
         ``sort_by`` is sent as given but the service documents no such parameter.
 
         Example:
-            >>> for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
-            ...     print(scan.model_uri)
+            >>> def example(client):
+            ...     for scan in client.scans.list(eval_outcomes=["BLOCKED"]):
+            ...         print(scan.model_uri)
         """
         return SyncPage(
             self._async.list(
@@ -215,7 +218,8 @@ class Scans(SyncResource[AsyncScans]):
         """One scan by UUID (``GET /v1/scans/{uuid}``).
 
         Example:
-            >>> scan = client.scans.get(scan_uuid)
+            >>> def example(client):
+            ...     scan = client.scans.get(scan_uuid)
         """
         return _portal.run(self._async.get, uuid, timeout=timeout, extra_headers=extra_headers)
 
@@ -236,7 +240,8 @@ class Scans(SyncResource[AsyncScans]):
         """Per-rule results of a scan (``GET /v1/scans/{uuid}/evaluations``).
 
         Example:
-            >>> failed = client.scans.get_evaluations(scan_uuid, result="FAILED")
+            >>> def example(client):
+            ...     failed = client.scans.get_evaluations(scan_uuid, result="FAILED")
         """
         return SyncPage(
             self._async.get_evaluations(
@@ -263,7 +268,8 @@ class Scans(SyncResource[AsyncScans]):
         """One rule evaluation by UUID (``GET /v1/evaluations/{uuid}``).
 
         Example:
-            >>> evaluation = client.scans.get_evaluation(evaluation_uuid)
+            >>> def example(client):
+            ...     evaluation = client.scans.get_evaluation(evaluation_uuid)
         """
         return _portal.run(
             self._async.get_evaluation, uuid, timeout=timeout, extra_headers=extra_headers
@@ -282,8 +288,9 @@ class Scans(SyncResource[AsyncScans]):
         """Findings of a scan, with remediation (``GET /v1/scans/{uuid}/rule-violations``).
 
         Example:
-            >>> for v in client.scans.get_violations(scan_uuid):
-            ...     print(f"{v.rule_name}: {v.description}")
+            >>> def example(client):
+            ...     for v in client.scans.get_violations(scan_uuid):
+            ...         print(f"{v.rule_name}: {v.description}")
         """
         return SyncPage(
             self._async.get_violations(
@@ -306,7 +313,8 @@ class Scans(SyncResource[AsyncScans]):
         """One violation by UUID (``GET /v1/violations/{uuid}``).
 
         Example:
-            >>> violation = client.scans.get_violation(violation_uuid)
+            >>> def example(client):
+            ...     violation = client.scans.get_violation(violation_uuid)
         """
         return _portal.run(
             self._async.get_violation, uuid, timeout=timeout, extra_headers=extra_headers
@@ -328,7 +336,8 @@ class Scans(SyncResource[AsyncScans]):
         """Files and directories of a scan under ``query_path`` (``GET /v1/scans/{uuid}/files``).
 
         Example:
-            >>> files = client.scans.get_files(scan_uuid, query_path="/")
+            >>> def example(client):
+            ...     files = client.scans.get_files(scan_uuid, query_path="/")
         """
         return SyncPage(
             self._async.get_files(
@@ -355,7 +364,8 @@ class Scans(SyncResource[AsyncScans]):
         """Merge labels into a scan's labels; a key already present takes the new value.
 
         Example:
-            >>> client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})
+            >>> def example(client):
+            ...     client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})
         """
         return _portal.run(
             self._async.add_labels, scan_uuid, labels, timeout=timeout, extra_headers=extra_headers
@@ -372,7 +382,8 @@ class Scans(SyncResource[AsyncScans]):
         """Replace all of a scan's labels.
 
         Example:
-            >>> client.scans.set_labels(scan_uuid, {"team": "ml"})
+            >>> def example(client):
+            ...     client.scans.set_labels(scan_uuid, {"team": "ml"})
         """
         return _portal.run(
             self._async.set_labels, scan_uuid, labels, timeout=timeout, extra_headers=extra_headers
@@ -389,7 +400,8 @@ class Scans(SyncResource[AsyncScans]):
         """Remove labels by key (1..50 keys; ``DELETE /v1/scans/{uuid}/labels``).
 
         Example:
-            >>> client.scans.delete_labels(scan_uuid, ["team", "env"])
+            >>> def example(client):
+            ...     client.scans.delete_labels(scan_uuid, ["team", "env"])
         """
         _portal.run(
             self._async.delete_labels, scan_uuid, keys, timeout=timeout, extra_headers=extra_headers
@@ -408,7 +420,8 @@ class Scans(SyncResource[AsyncScans]):
         """Distinct label keys across the tenant's scans.
 
         Example:
-            >>> keys = [k for k in client.scans.get_label_keys()]
+            >>> def example(client):
+            ...     keys = [k for k in client.scans.get_label_keys()]
         """
         return SyncPage(
             self._async.get_label_keys(
@@ -435,7 +448,8 @@ class Scans(SyncResource[AsyncScans]):
         """Distinct values of one label key.
 
         Example:
-            >>> teams = [v for v in client.scans.get_label_values("team")]
+            >>> def example(client):
+            ...     teams = [v for v in client.scans.get_label_values("team")]
         """
         return SyncPage(
             self._async.get_label_values(

@@ -32,8 +32,9 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
     """Security groups: a policy per source type, made of rule instances.
 
     Example:
-        >>> group = client.security_groups.create(name="hf-strict",
-        ...     source_type="HUGGING_FACE", description="Block unsafe Hugging Face models")
+        >>> def example(client):
+        ...     group = client.security_groups.create(name="hf-strict",
+        ...         source_type="HUGGING_FACE", description="Block unsafe Hugging Face models")
     """
 
     def create(
@@ -52,9 +53,10 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         Never retried where the service may have acted (it would create a duplicate).
 
         Example:
-            >>> group = client.security_groups.create(
-            ...     name="local-strict", source_type="LOCAL",
-            ...     rule_configurations={rule_uuid: {"state": "BLOCKING"}})
+            >>> def example(client):
+            ...     group = client.security_groups.create(
+            ...         name="local-strict", source_type="LOCAL",
+            ...         rule_configurations={rule_uuid: {"state": "BLOCKING"}})
         """
         return _portal.run(
             self._async.create,
@@ -76,8 +78,9 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
                 (``err.last`` is the last state seen).
 
         Example:
-            >>> group = client.security_groups.create(name="g", source_type="LOCAL")
-            >>> group = client.security_groups.wait_active(group.uuid)
+            >>> def example(client):
+            ...     group = client.security_groups.create(name="g", source_type="LOCAL")
+            ...     group = client.security_groups.wait_active(group.uuid)
         """
         return _portal.run(
             self._async.wait_active, uuid, timeout=timeout, poll_interval=poll_interval
@@ -100,7 +103,8 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         """List groups (``GET /v1/security-groups``); deleted groups are not listed.
 
         Example:
-            >>> page = client.security_groups.list(source_types=["HUGGING_FACE"])
+            >>> def example(client):
+            ...     page = client.security_groups.list(source_types=["HUGGING_FACE"])
         """
         return SyncPage(
             self._async.list(
@@ -127,7 +131,8 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         """One group by UUID; a deleted group is still readable (``is_tombstone``).
 
         Example:
-            >>> group = client.security_groups.get(group_uuid)
+            >>> def example(client):
+            ...     group = client.security_groups.get(group_uuid)
         """
         return _portal.run(self._async.get, uuid, timeout=timeout, extra_headers=extra_headers)
 
@@ -143,7 +148,8 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         """Rename or re-describe a group (``PUT /v1/security-groups/{uuid}``).
 
         Example:
-            >>> client.security_groups.update(group_uuid, name="prod-v2")
+            >>> def example(client):
+            ...     client.security_groups.update(group_uuid, name="prod-v2")
         """
         return _portal.run(
             self._async.update,
@@ -164,7 +170,8 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         """Soft-delete a group: it leaves lists but stays readable.
 
         Example:
-            >>> client.security_groups.delete(group_uuid)
+            >>> def example(client):
+            ...     client.security_groups.delete(group_uuid)
         """
         _portal.run(self._async.delete, uuid, timeout=timeout, extra_headers=extra_headers)
 
@@ -183,8 +190,9 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         """The group's rule instances (``GET .../rule-instances``).
 
         Example:
-            >>> for ri in client.security_groups.list_rule_instances(group_uuid):
-            ...     print(ri.rule.name, ri.state)
+            >>> def example(client):
+            ...     for ri in client.security_groups.list_rule_instances(group_uuid):
+            ...         print(ri.rule.name, ri.state)
         """
         return SyncPage(
             self._async.list_rule_instances(
@@ -210,7 +218,8 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         """One rule instance of a group.
 
         Example:
-            >>> ri = client.security_groups.get_rule_instance(group_uuid, ri_uuid)
+            >>> def example(client):
+            ...     ri = client.security_groups.get_rule_instance(group_uuid, ri_uuid)
         """
         return _portal.run(
             self._async.get_rule_instance,
@@ -235,8 +244,9 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         The service wants the group UUID repeated in the body; this method adds it.
 
         Example:
-            >>> client.security_groups.update_rule_instance(
-            ...     group_uuid, ri_uuid, state="BLOCKING")
+            >>> def example(client):
+            ...     client.security_groups.update_rule_instance(
+            ...         group_uuid, ri_uuid, state="BLOCKING")
         """
         return _portal.run(
             self._async.update_rule_instance,
@@ -260,7 +270,8 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
         """Snapshot generations of a group's rule instances (cursor paged).
 
         Example:
-            >>> page = client.security_groups.list_rule_instance_versions(group_uuid)
+            >>> def example(client):
+            ...     page = client.security_groups.list_rule_instance_versions(group_uuid)
         """
         return SyncCursorPage(
             self._async.list_rule_instance_versions(

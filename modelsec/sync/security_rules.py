@@ -25,8 +25,9 @@ class SecurityRules(SyncResource[AsyncSecurityRules]):
     """Built-in security rules (discovery only: rules are configured through groups).
 
     Example:
-        >>> for rule in client.security_rules.list(search_query="pickle"):
-        ...     print(rule.name, rule.default_state)
+        >>> def example(client):
+        ...     for rule in client.security_rules.list(search_query="pickle"):
+        ...         print(rule.name, rule.default_state)
     """
 
     def list(
@@ -43,7 +44,8 @@ class SecurityRules(SyncResource[AsyncSecurityRules]):
         """List rules (``GET /v1/security-rules``), optionally for one source type.
 
         Example:
-            >>> rules = client.security_rules.list(source_type="HUGGING_FACE")
+            >>> def example(client):
+            ...     rules = client.security_rules.list(source_type="HUGGING_FACE")
         """
         return SyncPage(
             self._async.list(
@@ -67,7 +69,8 @@ class SecurityRules(SyncResource[AsyncSecurityRules]):
         """One rule by UUID (``GET /v1/security-rules/{uuid}``).
 
         Example:
-            >>> rule = client.security_rules.get(rule_uuid)
+            >>> def example(client):
+            ...     rule = client.security_rules.get(rule_uuid)
         """
         return _portal.run(self._async.get, uuid, timeout=timeout, extra_headers=extra_headers)
 
@@ -82,8 +85,9 @@ class SecurityRules(SyncResource[AsyncSecurityRules]):
         """Snapshot generations of the rule catalog (``GET /v1/security-rules/versions``).
 
         Example:
-            >>> for v in client.security_rules.list_versions():
-            ...     print(v.generation)
+            >>> def example(client):
+            ...     for v in client.security_rules.list_versions():
+            ...         print(v.generation)
         """
         return SyncCursorPage(
             self._async.list_versions(

@@ -158,7 +158,8 @@ class Scan(WireModel):
     """A scan of one model against one security group (``ScanBaseResponseSchema``).
 
     Example:
-        >>> scan.eval_outcome in ("ALLOWED", "BLOCKED")
+        >>> def verdict(scan: Scan) -> str:
+        ...     return "wait" if not scan.is_settled else str(scan.eval_outcome)
     """
 
     uuid: str
