@@ -191,3 +191,15 @@ async def test_token_info_never_holds_the_token(
     await client.scans.get(s.U1)
     assert "tok-1" not in repr(client.token_info())
     assert "tok-1" not in repr(client._transport.tokens)
+
+
+async def test_refresh_under_load_is_single_flight(
+    client: AsyncModelSecurityClient, fake_api: FakeAPI
+) -> None:
+    clock = FakeClock()
+    client._transport.tokens._clock = clock
+    fake_api.route("GET", SCAN_URL, payload=s.scan(), repeat=True)
+    await client.scans.get(s.U1)
+    clock.now += 890  # inside the refresh margin: the next callers all need a new token
+    await asyncio.gather(*(client.scans.get(s.U1) for _ in range(50)))
+    assert len(fake_api.token_calls) == 2
