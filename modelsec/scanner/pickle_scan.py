@@ -385,18 +385,23 @@ def walk_pickle(
         return s is not None and 0 < len(s) <= 512 and s.replace(".", "_").strip().isidentifier()
 
     while True:
-        if blen - i < 16 and not eof:
-            refill(16)
-            # Checked once per chunk: at most one push per input byte in between.
-            if len(stack) > _STACK_MAX or len(marks) > _STACK_MAX:
-                res.error = res.error or f"stack deeper than any real pickle at {base + i}"
+        # One comparison per opcode while the buffer holds 16+ bytes; the rest only near the
+        # end of a chunk.
+        if blen - i < 16:
+            if not eof:
+                refill(16)
+                # Checked once per chunk: at most one push per input byte in between.
+                if len(stack) > _STACK_MAX or len(marks) > _STACK_MAX:
+                    res.error = res.error or f"stack deeper than any real pickle at {base + i}"
+                    break
+            if i >= blen:
+                if base + i > seg_start and res.pickles == 0:
+                    res.error = f"truncated: stream ended before STOP at offset {base + i}"
+                elif base + i > seg_start:
+                    res.tail = (
+                        f"truncated pickle at offset {base + i} after {res.pickles} pickle(s)"
+                    )
                 break
-        if i >= blen:
-            if base + i > seg_start and res.pickles == 0:
-                res.error = f"truncated: stream ended before STOP at offset {base + i}"
-            elif base + i > seg_start:
-                res.tail = f"truncated pickle at offset {base + i} after {res.pickles} pickle(s)"
-            break
         op = buf[i]
         op_base = base
         op_i = i
@@ -414,6 +419,15 @@ def walk_pickle(
                     memo_count += 1
                 else:
                     memo_set(memo_count, top if top.__class__ in _KEEP else _U)
+            elif op == 0x8C and i < blen and i + 1 + buf[i] <= blen:
+                # SHORT_BINUNICODE entirely in the buffer (the common case): no helper calls.
+                n = buf[i]
+                raw = buf[i + 1 : i + 1 + n]
+                i += 1 + n
+                try:
+                    stack.append(raw.decode("utf-8", "surrogatepass"))
+                except UnicodeDecodeError:
+                    raise _Bad("invalid UTF-8 in a string") from None
             elif op == 0x71:  # BINPUT
                 if not stack:
                     raise _Bad("PUT on empty stack")
@@ -455,15 +469,6 @@ def walk_pickle(
             elif op == 0x47:  # BINFLOAT
                 take(8)
                 stack.append(_U)
-            elif op == 0x8C and i < blen and i + 1 + buf[i] <= blen:
-                # SHORT_BINUNICODE entirely in the buffer (the common case): no helper calls.
-                n = buf[i]
-                raw = buf[i + 1 : i + 1 + n]
-                i += 1 + n
-                try:
-                    stack.append(raw.decode("utf-8", "surrogatepass"))
-                except UnicodeDecodeError:
-                    raise _Bad("invalid UTF-8 in a string") from None
             elif op == 0x8C or op == 0x58 or op == 0x8D:  # SHORT_BINUNICODE/BINUNICODE/8
                 if op == 0x8C:
                     n = take(1)[0]
