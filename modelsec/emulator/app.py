@@ -13,12 +13,9 @@ import base64
 import binascii
 import collections
 import datetime as _dt
-import fnmatch
-import importlib
 import json
 import logging
 import math
-import os
 import secrets
 import time
 import uuid as _uuid
@@ -1409,38 +1406,14 @@ def _hf_metadata(ref: RemoteRef, hub_path: Path | None, hub: str | None) -> Sour
 def _scan_with_scanner(
     path: str, allow: list[str] | None, ignore: list[str] | None
 ) -> dict[str, Any]:
-    # lazy: the scanner is imported only when a remote scan runs
-    scanner = importlib.import_module("modelsec.scanner")
-    scan_path = getattr(scanner, "scan_path", None)
-    if scan_path is None:
-        raise ImportError("modelsec.scanner has no scan_path yet")
-    details: dict[str, Any] = scan_path(path).to_dict(exclude_none=True)
-    files = []
-    for f in details.get("files") or []:
-        fp = str(f.get("file_path", ""))
-        if os.path.isabs(fp):
-            try:
-                fp = os.path.relpath(fp, path)
-            except ValueError:
-                pass
-            f = {**f, "file_path": fp}
-        if allow and not any(
-            fnmatch.fnmatch(fp, p) or fnmatch.fnmatch(os.path.basename(fp), p) for p in allow
-        ):
-            continue
-        if ignore and any(
-            fnmatch.fnmatch(fp, p) or fnmatch.fnmatch(os.path.basename(fp), p) for p in ignore
-        ):
-            continue
-        files.append(f)
-    if allow or ignore:
-        details["files"] = files
-        details["total_files_scanned"] = sum(
-            1 for f in files if f.get("modelscan_status") == "SCANNED"
-        )
-        details["total_files_skipped"] = sum(
-            1 for f in files if f.get("modelscan_status") == "SKIPPED"
-        )
-    else:
-        details["files"] = files
-    return details
+    """Scan a hub model server-side (in a worker thread) and return the wire ``scan_details``.
+
+    The scanner is imported here, lazily, and its result is turned into the wire dict at
+    once: the emulator's store never holds SDK types. ``allow_patterns``/``ignore_patterns``
+    apply to these server-side scans (they do not to LOCAL ones).
+    """
+    from modelsec.scanner import scan_path
+
+    details = scan_path(path, allow_patterns=allow, ignore_patterns=ignore)
+    wire: dict[str, Any] = details.to_dict(exclude_none=True)
+    return wire

@@ -244,3 +244,31 @@ async def test_allowed_scan_reports_allowing_violations(
     assert result.is_allowed, result
     assert [v.threat for v in result.violations] == ["UNAPPROVED_FORMATS"]
     assert result.violations[0].rule_instance_state == "ALLOWING"
+
+
+async def test_remote_scan_honours_allow_and_ignore_patterns(
+    client: AsyncModelSecurityClient, hub: Path
+) -> None:
+    from tests.integration.models import malicious_pickle_bytes
+
+    mixed = hub / "huggingface" / "good-org" / "mixed"
+    benign_model(mixed)
+    (mixed / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
+    (mixed / "extras").mkdir()
+    (mixed / "extras" / "helper.pkl").write_bytes(malicious_pickle_bytes())
+    group = await default_group(client, "HUGGING_FACE")
+    uri = "hf://good-org/mixed"
+    whole = await client.scan(uri, security_group_uuid=group, poll_interval=0.02)
+    assert whole.is_blocked
+    ignored = await client.scan(
+        uri, security_group_uuid=group, poll_interval=0.02, ignore_patterns=["*.pkl"]
+    )
+    assert ignored.is_allowed, ignored
+    allowed = await client.scan(
+        uri,
+        security_group_uuid=group,
+        poll_interval=0.02,
+        allow_patterns=["*.safetensors", "*.json", "*.md"],
+    )
+    assert allowed.is_allowed, allowed
+    assert allowed.scan is not None and allowed.scan.total_files_scanned is not None
