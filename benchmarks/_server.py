@@ -32,14 +32,20 @@ LIST_BODY = json.dumps(
 ).encode()
 
 
-def _app() -> web.Application:
+def _app(latency: float) -> web.Application:
+    import asyncio
+
     async def token(_: web.Request) -> web.Response:
         return web.json_response({"access_token": "bench-token", "expires_in": 3600})
 
     async def get_scan(_: web.Request) -> web.Response:
+        if latency:
+            await asyncio.sleep(latency)
         return web.Response(body=SCAN_BODY, content_type="application/json")
 
     async def list_scans(_: web.Request) -> web.Response:
+        if latency:
+            await asyncio.sleep(latency)
         return web.Response(body=LIST_BODY, content_type="application/json")
 
     app = web.Application()
@@ -49,18 +55,21 @@ def _app() -> web.Application:
     return app
 
 
-def _serve(sock: socket.socket) -> None:
-    web.run_app(_app(), sock=sock, print=None, access_log=None, handle_signals=True)
+def _serve(sock: socket.socket, latency: float) -> None:
+    web.run_app(_app(latency), sock=sock, print=None, access_log=None, handle_signals=True)
 
 
-def start() -> tuple[str, multiprocessing.Process]:
-    """Start the server in a child process; return its base URL and the process."""
+def start(latency: float = 0.0) -> tuple[str, multiprocessing.Process]:
+    """Start the server in a child process; return its base URL and the process.
+
+    ``latency`` (seconds) is added to every API answer, as a real service's would be.
+    """
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(512)
     port = sock.getsockname()[1]
     ctx = multiprocessing.get_context("fork")
-    proc = ctx.Process(target=_serve, args=(sock,), daemon=True)
+    proc = ctx.Process(target=_serve, args=(sock, latency), daemon=True)
     proc.start()
     sock.close()
     return f"http://127.0.0.1:{port}", proc

@@ -5,6 +5,10 @@ a 20-scan page for ``list``), so the figures are the client side's cost: request
 retries bookkeeping, token lookup, JSON parsing, and (for the SDK) typed structuring.
 
     python benchmarks/sdk_overhead.py --requests 3000
+    python benchmarks/sdk_overhead.py --requests 3000 --latency 0.01   # a 10 ms service
+
+With no latency the figures are the client's CPU cost per request (loopback, instant
+answers); with a realistic service latency they show what a user of the SDK would see.
 
 Prints requests/second per (client, operation, concurrency) and the SDK's overhead relative to
 raw aiohttp in the same run.
@@ -106,8 +110,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds per cell")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds the server waits before each answer (0: pure client cost; the anchors' "
+        "benchmark uses 0.010)",
+    )
     args = parser.parse_args()
-    base, proc = _server.start()
+    base, proc = _server.start(args.latency)
     time.sleep(0.5)
     try:
         print(
