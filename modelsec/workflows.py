@@ -33,6 +33,7 @@ from modelsec.errors import (
     APIStatusError,
     PayloadError,
     RateLimitError,
+    WaitTimeoutError,
 )
 from modelsec.resources._validate import LabelsArg, check_labels
 from modelsec.types import (
@@ -104,7 +105,8 @@ class ScanResult:
     Attributes:
         target: the input as given (a path or a URI).
         index: the input's position in ``scan_many``'s iterable (0 for ``scan``).
-        scan: the last state of the scan, when one was created.
+        scan: the last state of the scan, when one was created (also when an error ended the
+            wait: the scan exists on the service and its uuid is here).
         violations: every violation, fetched when the scan is BLOCKED or when ALLOWING rules
             failed on an ALLOWED scan.
         error: the exception that ended this target (``ScanTimeoutError``, an API error...).
@@ -199,6 +201,7 @@ class _ScanJob:
         ignore_patterns: Sequence[str] | None,
         labels: LabelsArg | None,
         reconcile: bool,
+        errors_as_results: bool = False,
         create_attempts: int = 8,
     ) -> None:
         self.client = client
@@ -213,6 +216,7 @@ class _ScanJob:
         self.ignore_patterns = ignore_patterns
         self.labels = labels
         self.reconcile = reconcile
+        self.errors_as_results = errors_as_results
         self.create_attempts = create_attempts
 
     async def run(self, target: Target, index: int) -> ScanResult:
@@ -228,16 +232,24 @@ class _ScanJob:
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
             allow, ignore = None, None
         scan = await self._create(model_uri, details, allow, ignore)
-        if self.wait and not scan.is_settled:
-            scan = await self.client.scans.wait(
-                scan.uuid, timeout=self.timeout, poll_interval=self.poll_interval
-            )
-        violations: list[Violation] = []
-        # BLOCKED always has violations; an ALLOWED scan has some too when ALLOWING rules
-        # failed (they record findings without blocking).
-        rules_failed = scan.eval_summary.rules_failed if scan.eval_summary else 0
-        if scan.eval_outcome == EvalOutcome.BLOCKED or rules_failed:
-            violations = await self.client.scans.get_violations(scan.uuid).to_list()
+        try:
+            if self.wait and not scan.is_settled:
+                scan = await self.client.scans.wait(
+                    scan.uuid, timeout=self.timeout, poll_interval=self.poll_interval
+                )
+            violations: list[Violation] = []
+            # BLOCKED always has violations; an ALLOWED scan has some too when ALLOWING rules
+            # failed (they record findings without blocking).
+            rules_failed = scan.eval_summary.rules_failed if scan.eval_summary else 0
+            if scan.eval_outcome == EvalOutcome.BLOCKED or rules_failed:
+                violations = await self.client.scans.get_violations(scan.uuid).to_list()
+        except Exception as exc:
+            if not self.errors_as_results:
+                raise
+            # The scan exists on the service: keep it (its uuid, its last state) with the
+            # error, so that nothing about it is lost.
+            last = exc.last if isinstance(exc, WaitTimeoutError) and exc.last else scan
+            return ScanResult(target=text, index=index, scan=last, error=exc, scan_details=details)
         return ScanResult(
             target=text, index=index, scan=scan, violations=violations, scan_details=details
         )
@@ -366,6 +378,7 @@ async def scan_many(
         ignore_patterns=ignore_patterns,
         labels=labels,
         reconcile=True,
+        errors_as_results=True,
     )
     source = enumerate(iter(targets))
     results: asyncio.Queue[ScanResult | None] = asyncio.Queue()

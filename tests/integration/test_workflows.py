@@ -272,3 +272,21 @@ async def test_remote_scan_honours_allow_and_ignore_patterns(
     )
     assert allowed.is_allowed, allowed
     assert allowed.scan is not None and allowed.scan.total_files_scanned is not None
+
+
+async def test_scan_many_timeout_keeps_the_created_scan(
+    client: AsyncModelSecurityClient, emulator: Emulator
+) -> None:
+    emulator.settle_delay = 30
+    group = await default_group(client, "HUGGING_FACE")
+    (result,) = [
+        r
+        async for r in client.scan_many(
+            ["hf://good-org/good-model"], security_group_uuid=group, timeout=0.2, poll_interval=0.05
+        )
+    ]
+    assert isinstance(result.error, ScanTimeoutError)
+    assert result.is_error
+    assert result.scan is not None  # the scan exists on the service: its uuid is not lost
+    assert result.scan.eval_outcome == EvalOutcome.PENDING
+    assert emulator.scan_count() == 1
