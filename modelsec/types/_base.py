@@ -242,7 +242,9 @@ def _structure_any(value: Any, _: Any) -> Any:
     return value
 
 
-converter.register_structure_hook(Any, _structure_any)
+# Predicates rather than types: ``Any`` and unions are not classes before Python 3.11, and
+# cattrs' single dispatch only takes classes.
+converter.register_structure_hook_func(lambda tp: tp is Any, _structure_any)
 
 
 def _structure_str_or_int(value: Any, _: Any) -> str | int:
@@ -252,7 +254,7 @@ def _structure_str_or_int(value: Any, _: Any) -> str | int:
     raise ValueError(f"expected a string or an integer, got {type(value).__name__}")
 
 
-converter.register_structure_hook(Union[str, int], _structure_str_or_int)
+converter.register_structure_hook_func(lambda tp: tp == Union[str, int], _structure_str_or_int)
 
 
 def _is_wire_model(tp: Any) -> bool:
