@@ -21,13 +21,14 @@ import logging
 import os
 import re
 import uuid as _uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import anyio.to_thread
 import attrs
 
+from modelsec.core.polling import TRANSIENT_ERRORS
 from modelsec.errors import (
     APIConnectionError,
     APIStatusError,
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("modelsec.batch")
+
+T = TypeVar("T")
 
 IDEMPOTENCY_LABEL = "modelsec_request_id"
 """Label key tagging each create of ``scan_many`` so an unknown outcome can be reconciled."""
@@ -203,6 +206,7 @@ class _ScanJob:
         reconcile: bool,
         errors_as_results: bool = False,
         create_attempts: int = 8,
+        read_attempts: int = 8,
     ) -> None:
         self.client = client
         self.security_group_uuid = security_group_uuid
@@ -218,6 +222,7 @@ class _ScanJob:
         self.reconcile = reconcile
         self.errors_as_results = errors_as_results
         self.create_attempts = create_attempts
+        self.read_attempts = read_attempts
 
     async def run(self, target: Target, index: int) -> ScanResult:
         text = os.fspath(target)
@@ -242,7 +247,10 @@ class _ScanJob:
             # failed (they record findings without blocking).
             rules_failed = scan.eval_summary.rules_failed if scan.eval_summary else 0
             if scan.eval_outcome == EvalOutcome.BLOCKED or rules_failed:
-                violations = await self.client.scans.get_violations(scan.uuid).to_list()
+                scan_uuid = scan.uuid
+                violations = await self._read(
+                    lambda: self.client.scans.get_violations(scan_uuid).to_list()
+                )
         except Exception as exc:
             if not self.errors_as_results:
                 raise
@@ -294,10 +302,26 @@ class _ScanJob:
                 await transport.sleep(transport.retry.delay(attempt - 1, rand=transport.rand))
 
     async def _find(self, request_id: str) -> Scan | None:
-        page = await self.client.scans.list(
-            labels_query=f"{IDEMPOTENCY_LABEL}:{request_id}", limit=2
-        )
+        query = f"{IDEMPOTENCY_LABEL}:{request_id}"
+        page = await self._read(lambda: self.client.scans.list(labels_query=query, limit=2))
         return page.scans[0] if page.scans else None
+
+    async def _read(self, fetch: Callable[[], Awaitable[T]]) -> T:
+        """A read (idempotent) that outlives transient failures beyond the request's retries.
+
+        A batch cannot afford to lose a verdict, or the proof that a create did not happen,
+        to a burst of faults: such reads are tried again with backoff a few more times.
+        """
+        transport = self.client._transport
+        for attempt in range(self.read_attempts):
+            try:
+                return await fetch()
+            except TRANSIENT_ERRORS as exc:
+                if attempt + 1 >= self.read_attempts:
+                    raise
+                log.info("read failed (%s); trying again", exc)
+                await transport.sleep(transport.retry.delay(attempt, rand=transport.rand))
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _outcome_unknown(exc: BaseException) -> bool:

@@ -4,7 +4,9 @@ The first poll happens at once; then the delay starts at ``poll_interval`` (defa
 grows x1.5 up to 15 s, each sleep drawn in ``[0.8, 1.0] x`` the delay so that a fleet of
 waiters spreads out. The deadline is checked before every sleep and no sleep overshoots it;
 on expiry :class:`~modelsec.errors.WaitTimeoutError` (or a subclass) carries the last state seen.
-Cancellation is never caught: cancelling a wait cancels its sleep or request and nothing else.
+A poll that fails with a transient error (connection, 5xx, 429) after the request's own
+retries is not fatal: the state is read again until the deadline. Cancellation is never caught:
+cancelling a wait cancels its sleep or request and nothing else.
 """
 
 from __future__ import annotations
@@ -14,13 +16,26 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from modelsec.errors import APITimeoutError, WaitTimeoutError
+from modelsec.errors import (
+    APIConnectionError,
+    InternalServerError,
+    RateLimitError,
+    WaitTimeoutError,
+)
 
-__all__ = ["DEFAULT_MAX_INTERVAL", "poll_until"]
+__all__ = ["DEFAULT_MAX_INTERVAL", "TRANSIENT_ERRORS", "poll_until"]
 
 log = logging.getLogger("modelsec.polling")
 
 T = TypeVar("T")
+
+# Failures a later read may not meet again: connection trouble (timeouts included), 5xx, and
+# 429 (too long a Retry-After for the request's own retries).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    APIConnectionError,
+    InternalServerError,
+    RateLimitError,
+)
 
 DEFAULT_FIRST_INTERVAL = 1.0
 DEFAULT_MAX_INTERVAL = 15.0
@@ -49,6 +64,8 @@ async def poll_until(
 
     Raises:
         WaitTimeoutError: (or ``error``) with ``last`` set, when the deadline passes first.
+        The last transient error itself, when no state was ever read before the deadline.
+        Any other error of ``fetch`` at once (not found, refused credentials, ...).
 
     Example:
         >>> import asyncio, random
@@ -74,16 +91,22 @@ async def poll_until(
         remaining = None if deadline is None else max(1.0, deadline - clock())
         try:
             current = await fetch(remaining)
-        except APITimeoutError:
-            if deadline is None or clock() < deadline or last is None:
-                raise
-            raise error(f"gave up after {timeout:g}s: {describe(last)}", last=last) from None
-        last = current
-        if settled(current):
-            return current
-        if deadline is not None:
-            left = deadline - clock()
-            if left <= 0:
+        except TRANSIENT_ERRORS as exc:
+            # A poll is a read: a failure that outlived the request's own retries is "no news
+            # yet", not the end of the wait. Keep polling until the deadline.
+            if deadline is not None and clock() >= deadline:
+                if last is None:
+                    raise
+                raise error(
+                    f"gave up after {timeout:g}s: {describe(last)} (last poll failed: {exc})",
+                    last=last,
+                ) from exc
+            log.info("poll failed (%s); polling again", exc)
+        else:
+            last = current
+            if settled(current):
+                return current
+            if deadline is not None and deadline - clock() <= 0:
                 raise error(f"gave up after {timeout:g}s: {describe(current)}", last=current)
         pause = delay * (0.8 + 0.2 * rand())
         if deadline is not None:

@@ -206,7 +206,7 @@ async def test_scan_many_exactly_once_under_faults(
     assert len(results) == n
     assert sorted(r.index for r in results) == list(range(n))
     errors = [r for r in results if r.error is not None]
-    assert not errors, errors[:3]
+    assert not errors, [(r.index, type(r.error).__name__, str(r.error)) for r in errors]
     for r in results:
         expected = EvalOutcome.BLOCKED if r.index % 3 == 0 else EvalOutcome.ALLOWED
         assert r.outcome == expected, (r.index, r.outcome)
