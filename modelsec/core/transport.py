@@ -14,6 +14,7 @@ import json
 import logging
 import platform
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
@@ -48,6 +49,7 @@ QueryValue = Any
 # Replays after a 401 per call: once per refused token, four at most (under load another
 # task's refresh can hand us a token that is revoked in turn).
 _MAX_401_REPLAYS = 4
+_PATH_SAFE = re.compile(r"[A-Za-z0-9_-]+")  # needs no percent-encoding (UUIDs, label keys)
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "x-trace-id")
 
 
@@ -119,7 +121,9 @@ def encode_path(template: str, **values: str) -> str:
         >>> encode_path("/v1/scans/label-keys/{key}/values", key="a/b")
         '/v1/scans/label-keys/a%2Fb/values'
     """
-    return template.format(**{k: quote(str(v), safe="") for k, v in values.items()})
+    return template.format(
+        **{k: v if _PATH_SAFE.fullmatch(v) else quote(str(v), safe="") for k, v in values.items()}
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -28,6 +28,7 @@ LabelsArg = Union[Mapping[str, str], Iterable[Label], Iterable[Mapping[str, str]
 """Labels as ``{"team": "ml"}``, as ``[Label(key=..., value=...)]`` or as wire dicts."""
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_LABELS = 50
 
 
@@ -40,6 +41,8 @@ def check_uuid(name: str, value: Any) -> str:
     """
     if isinstance(value, _uuid.UUID):
         return str(value)
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value  # the common case: already canonical, no parsing needed
     if not isinstance(value, str) or not value:
         raise PayloadError(f"{name} must be a UUID string, got {type(value).__name__}")
     try:
