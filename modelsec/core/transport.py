@@ -148,6 +148,9 @@ class RequestOptions:
         )
 
 
+_DEFAULT_OPTIONS = RequestOptions()
+
+
 def user_agent(suffix: str | None = None) -> str:
     """``modelsec-python/<ver> python/<ver> aiohttp/<ver>`` plus an optional suffix."""
     base = (
@@ -199,6 +202,7 @@ class Transport:
         self._bases: dict[str, str] = {"data": config.data_endpoint, "mgmt": config.mgmt_endpoint}
         self.closed = False
         self._proxies: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
+        self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
         # Patchable in tests: the backoff sleep and the jitter source.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.rand: Callable[[], float] = random.random
@@ -300,7 +304,7 @@ class Transport:
             APIStatusError: a subclass per status (``NotFoundError``, ``RateLimitError``, ...).
             APIConnectionError, APITimeoutError: after the retries.
         """
-        opts = options or RequestOptions()
+        opts = options or _DEFAULT_OPTIONS
         if replayable is None:
             replayable = method.upper() != "POST"
         max_retries = self.retry.max_retries if opts.max_retries is None else opts.max_retries
@@ -350,9 +354,7 @@ class Transport:
         attempt = 0  # retries taken so far
         replays_401 = 0
         refused_token: str | None = None
-        client_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
-        )
+        client_timeout = self._client_timeout(timeouts)
         # An attempt far enough from the deadline cannot overrun it unless the server keeps a
         # response trickling in under the read timeout.
         attempt_bound = (timeouts.connect or 0.0) + (timeouts.read or float("inf"))
@@ -432,23 +434,27 @@ class Transport:
                     )
                     continue
                 raise _connection_error(method, path, exc, attempt) from exc
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            request_id = next(
-                (resp_headers[h] for h in _REQUEST_ID_HEADERS if h in resp_headers), None
-            )
-            log.info(
-                "%s %s -> %d in %.1f ms (retries=%d%s)",
-                method,
-                path,
-                status,
-                elapsed_ms,
-                attempt,
-                f", request_id={request_id}" if request_id else "",
-            )
+            ok = 200 <= status < 300
+            # The request id is looked up only when someone will read it (a log line or an
+            # error): four case-insensitive header lookups per request add up at volume.
+            request_id = None
+            if not ok or log.isEnabledFor(logging.INFO):
+                request_id = next(
+                    (resp_headers[h] for h in _REQUEST_ID_HEADERS if h in resp_headers), None
+                )
+                log.info(
+                    "%s %s -> %d in %.1f ms (retries=%d%s)",
+                    method,
+                    path,
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    attempt,
+                    f", request_id={request_id}" if request_id else "",
+                )
             body = _parse_body(raw, resp_headers.get("Content-Type", ""))
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("<- %d %s body=%s", status, path, _truncate(redact_json(body)))
-            if 200 <= status < 300:
+            if ok:
                 return body
             if status == 401 and token != refused_token and replays_401 < _MAX_401_REPLAYS:
                 # The token may have been revoked or expired early: drop that token only (other
@@ -485,6 +491,17 @@ class Transport:
     def pause_all(self, seconds: float) -> None:
         """Hold every request of this client for ``seconds`` (shared rate-limit backoff)."""
         self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+    def _client_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        """aiohttp's per-attempt timeout for ``timeouts`` (built once per distinct value)."""
+        cached = self._client_timeouts.get(timeouts)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+            )
+            if len(self._client_timeouts) < 64:  # per-call timeouts could be anything
+                self._client_timeouts[timeouts] = cached
+        return cached
 
     def _check_deadline(
         self,
