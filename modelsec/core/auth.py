@@ -119,11 +119,18 @@ class TokenCache:
             return True
         return False
 
-    async def get_token(self, session: aiohttp.ClientSession) -> str:
-        """Return a valid token, fetching one if none is cached or it is due for refresh."""
+    def fresh_token(self) -> str | None:
+        """The cached token while it is not due for refresh, else None (no I/O)."""
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
             return token.value
+        return None
+
+    async def get_token(self, session: aiohttp.ClientSession) -> str:
+        """Return a valid token, fetching one if none is cached or it is due for refresh."""
+        cached = self.fresh_token()
+        if cached is not None:
+            return cached
         task = self._inflight
         if task is None or task.done():
             # A separate task, so that a caller cancelled while waiting does not cancel the

@@ -121,9 +121,10 @@ def encode_path(template: str, **values: str) -> str:
         >>> encode_path("/v1/scans/label-keys/{key}/values", key="a/b")
         '/v1/scans/label-keys/a%2Fb/values'
     """
-    return template.format(
-        **{k: v if _PATH_SAFE.fullmatch(v) else quote(str(v), safe="") for k, v in values.items()}
-    )
+    for key, value in values.items():
+        if not _PATH_SAFE.fullmatch(value):
+            values[key] = quote(str(value), safe="")
+    return template.format_map(values)
 
 
 @attrs.frozen(kw_only=True)
@@ -350,7 +351,9 @@ class Transport:
         opts: RequestOptions,
         deadline: float | None,
     ) -> Any:
-        session = await self.get_session()
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop() or self.closed:
+            session = await self.get_session()  # first call, or a misuse to report
         attempt = 0  # retries taken so far
         replays_401 = 0
         refused_token: str | None = None
@@ -367,7 +370,8 @@ class Transport:
             if hold > 0:
                 self._check_deadline(method, path, deadline, hold, timeouts, last_failure)
                 await self.sleep(hold)
-            token = await self.tokens.get_token(session)
+            # A cached token costs no await; a missing or stale one is fetched (single flight).
+            token = self.tokens.fresh_token() or await self.tokens.get_token(session)
             if deadline is not None:
                 left = self._check_deadline(method, path, deadline, 0.0, timeouts, last_failure)
                 if left < attempt_bound:

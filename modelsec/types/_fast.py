@@ -176,41 +176,48 @@ class _Compiler:
         names["Slow"] = Slow
         known = frozenset(f.name for f in fields if f.name != "extra")
         names["_known"] = known
-        lines = [
-            "def structure(d):",
-            "    if d.__class__ is not dict:",
-            "        raise Slow",
-            "    o = _new(_cls)",
-        ]
+        body = ["o = _new(_cls)"]  # the function body, indented below
         for i, field in enumerate(fields):
             names[f"_set{i}"] = _setter(cls, field.name)
             if field.name == "extra":
                 # Unknown fields are kept, as the converter's hook does.
-                lines += [
-                    "    if _known.issuperset(d):",
-                    f"        _set{i}(o, {{}})",
-                    "    else:",
-                    f"        _set{i}(o, {{k: v for k, v in d.items() if k not in _known}})",
+                body += [
+                    "if _known.issuperset(d):",
+                    f"    _set{i}(o, {{}})",
+                    "else:",
+                    f"    _set{i}(o, {{k: v for k, v in d.items() if k not in _known}})",
                 ]
                 continue
-            lines.append(f"    v = d.get({field.name!r}, _MISSING)")
-            lines.append("    if v is _MISSING:")
+            check = self._field_check(i, hints[field.name], names)
             default = field.default
             if default is attrs.NOTHING:
-                lines.append("        raise Slow")
-            elif isinstance(default, _FACTORY):
-                if default.takes_self:
-                    return self._via_converter(cls)
-                names[f"_default{i}"] = default.factory
-                lines.append(f"        v = _default{i}()")
+                # A subscript is cheaper than a ``dict.get`` call; a missing required field
+                # raises KeyError, which becomes Slow.
+                body += [f"v = d[{field.name!r}]", *check]
             else:
-                names[f"_default{i}"] = default
-                lines.append(f"        v = _default{i}")
-            lines.append("    else:")
-            lines += ["        " + line for line in self._field_check(i, hints[field.name], names)]
-            lines.append(f"    _set{i}(o, v)")
-        lines.append("    return o")
-        source = "\n".join(lines)
+                if isinstance(default, _FACTORY):
+                    if default.takes_self:
+                        return self._via_converter(cls)
+                    names[f"_default{i}"] = default.factory
+                    fill = f"v = _default{i}()"
+                else:
+                    names[f"_default{i}"] = default
+                    fill = f"v = _default{i}"
+                body += [f"if {field.name!r} in d:", f"    v = d[{field.name!r}]"]
+                body += ["    " + line for line in check] + ["else:", "    " + fill]
+            body.append(f"_set{i}(o, v)")
+        source = "\n".join(
+            [
+                "def structure(d):",
+                "    if d.__class__ is not dict:",
+                "        raise Slow",
+                "    try:",  # free in CPython 3.11+ unless something raises
+                *("        " + line for line in body),
+                "    except KeyError:",  # a required field is missing
+                "        raise Slow from None",
+                "    return o",
+            ]
+        )
         code = compile(source, f"<modelsec compiled structure {cls.__qualname__}>", "exec")
         exec(code, names)
         function: Convert = names["structure"]
