@@ -7,11 +7,16 @@ retries bookkeeping, token lookup, JSON parsing, and (for the SDK) typed structu
     python benchmarks/sdk_overhead.py --requests 3000
     python benchmarks/sdk_overhead.py --requests 3000 --latency 0.01   # a 10 ms service
 
+"SDK JSON" is ``client.request(...)``: the same transport (token, retries, timeouts, logging)
+returning plain JSON, so the gap between it and "async SDK" is the cost of typed objects.
+
 With no latency the figures are the client's CPU cost per request (loopback, instant
 answers); with a realistic service latency they show what a user of the SDK would see.
 
 Prints requests/second per (client, operation, concurrency) and the SDK's overhead relative to
-raw aiohttp in the same run.
+raw aiohttp in the same run, and the client process's CPU time per request for raw aiohttp and
+the async SDK (steadier than requests/second on a shared machine: the server's CPU and the
+neighbours' do not count).
 """
 
 from __future__ import annotations
@@ -46,7 +51,10 @@ def kwargs(base: str) -> dict[str, str]:
     }
 
 
-async def drive(call: Callable[[], Awaitable[object]], n: int, concurrency: int) -> float:
+async def drive(
+    call: Callable[[], Awaitable[object]], n: int, concurrency: int
+) -> tuple[float, float]:
+    """(requests per second, client CPU microseconds per request)."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one() -> None:
@@ -54,12 +62,12 @@ async def drive(call: Callable[[], Awaitable[object]], n: int, concurrency: int)
             await call()
 
     await call()  # warm up: connection and token
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one() for _ in range(n)))
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
 
 
-async def bench_raw(base: str, op: str, n: int, c: int) -> float:
+async def bench_raw(base: str, op: str, n: int, c: int) -> tuple[float, float]:
     headers = {"Authorization": "Bearer bench-token", "Accept": "application/json"}
     connector = aiohttp.TCPConnector(limit=100)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -74,13 +82,25 @@ async def bench_raw(base: str, op: str, n: int, c: int) -> float:
         return await drive(call, n, c)
 
 
-async def bench_async(base: str, op: str, n: int, c: int) -> float:
+async def bench_async(base: str, op: str, n: int, c: int) -> tuple[float, float]:
     async with AsyncModelSecurityClient(**kwargs(base)) as client:
 
         async def call() -> object:
             if op == "get":
                 return await client.scans.get(UUID)
             return await client.scans.list(limit=20)
+
+        return await drive(call, n, c)
+
+
+async def bench_json(base: str, op: str, n: int, c: int) -> tuple[float, float]:
+    """The async SDK's ``client.request``: transport only, plain JSON back (no typed objects)."""
+    async with AsyncModelSecurityClient(**kwargs(base)) as client:
+        path = f"/v1/scans/{UUID}" if op == "get" else "/v1/scans"
+        params = None if op == "get" else {"skip": 0, "limit": 20}
+
+        async def call() -> object:
+            return await client.request("GET", path, params=params)
 
         return await drive(call, n, c)
 
@@ -121,23 +141,30 @@ def main() -> None:
     base, proc = _server.start(args.latency)
     time.sleep(0.5)
     try:
+        print(f"requests/s, best of {args.rounds}; overheads relative to raw aiohttp")
         print(
-            f"{'operation':<6} {'conc':>4} {'raw aiohttp':>12} {'async SDK':>10} {'sync SDK':>9} "
-            f"{'async ovh':>9} {'sync ovh':>9}   (requests/s, best of {args.rounds})"
+            f"{'operation':<6} {'conc':>4} {'raw aiohttp':>12} {'async SDK':>10} "
+            f"{'async ovh':>9} {'SDK JSON':>9} {'JSON ovh':>8} {'sync SDK':>9} {'sync ovh':>9}"
+            f"   {'raw CPU':>8} {'SDK CPU':>8} {'ovh':>6}   (client CPU us/request, best)"
         )
         for op in ("get", "list"):
             for c in (1, 64):
                 # Interleave the variants round by round (the machine's load drifts), then
                 # keep the best round of each.
-                raws, sdks, syncs = [], [], []
+                raws, sdks, jsons, syncs = [], [], [], []
                 for _ in range(args.rounds):
                     raws.append(asyncio.run(bench_raw(base, op, args.requests, c)))
                     sdks.append(asyncio.run(bench_async(base, op, args.requests, c)))
+                    jsons.append(asyncio.run(bench_json(base, op, args.requests, c)))
                     syncs.append(bench_sync(base, op, args.requests, min(c, 16)))
-                raw, sdk, sync = max(raws), max(sdks), max(syncs)
+                raw, sdk = max(r for r, _ in raws), max(r for r, _ in sdks)
+                json_rate, sync = max(r for r, _ in jsons), max(syncs)
+                raw_cpu, sdk_cpu = min(u for _, u in raws), min(u for _, u in sdks)
                 print(
-                    f"{op:<6} {c:>4} {raw:>12.0f} {sdk:>10.0f} {sync:>9.0f} "
-                    f"{(raw / sdk - 1) * 100:>8.1f}% {(raw / sync - 1) * 100:>8.1f}%"
+                    f"{op:<6} {c:>4} {raw:>12.0f} {sdk:>10.0f} {(raw / sdk - 1) * 100:>8.1f}% "
+                    f"{json_rate:>9.0f} {(raw / json_rate - 1) * 100:>7.1f}% "
+                    f"{sync:>9.0f} {(raw / sync - 1) * 100:>8.1f}%"
+                    f"   {raw_cpu:>8.1f} {sdk_cpu:>8.1f} {(sdk_cpu / raw_cpu - 1) * 100:>5.0f}%"
                 )
         print(
             "sync facade threads are capped at 16 for concurrency 64 (see benchmarks/sync_overhead.py)"

@@ -12,7 +12,8 @@ import aiohttp
 
 from modelsec.config import ClientConfig, Timeouts
 from modelsec.core.auth import TokenInfo
-from modelsec.core.transport import RequestOptions, Transport
+from modelsec.core.transport import Plane, RequestOptions, Transport
+from modelsec.errors import PayloadError
 from modelsec.resources import (
     AsyncCustomRules,
     AsyncModels,
@@ -20,7 +21,7 @@ from modelsec.resources import (
     AsyncSecurityGroups,
     AsyncSecurityRules,
 )
-from modelsec.resources._validate import LabelsArg, check_uuid
+from modelsec.resources._validate import LabelsArg, check_relative_path, check_uuid
 from modelsec.types import PyPIAuth
 from modelsec.types._base import structure
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from modelsec.workflows import ScanProgress, ScanResult, Target
 
 __all__ = ["AsyncModelSecurityClient"]
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class AsyncModelSecurityClient:
@@ -176,15 +179,58 @@ class AsyncModelSecurityClient:
             ...     auth = await client.get_pypi_auth()
             ...     auth.expires_at
         """
-        options = self._options
-        if timeout is not None or extra_headers:
-            options = options.merge(
-                RequestOptions(timeout=timeout, extra_headers=dict(extra_headers or {}))
-            )
+        options = self._options.for_call(timeout, extra_headers)
         data: Any = await self._transport.request(
             "GET", "mgmt", "/v1/pypi/authenticate", options=options
         )
         return structure(data, PyPIAuth)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        plane: Plane = "data",
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send any API call with this client's token, retries, timeouts and logging.
+
+        For an operation or a parameter the SDK does not have yet, and for bulk readers that
+        want the plain JSON (``dict``/``list``) rather than typed objects: nothing is
+        structured, so the cost over a bare aiohttp call is the transport's alone. ``path`` is
+        relative to the plane's base URL; ``params`` are sent as the typed methods send them
+        (lists as repeated keys, ``None`` left out). A POST is not re-sent after a failure that
+        the server may have acted on, as with the typed methods.
+
+        Returns:
+            The parsed JSON body, or ``None`` for an empty one (``204``).
+
+        Raises:
+            PayloadError: a method, plane or path that cannot be sent (before any request).
+            APIStatusError: a subclass per status, as for the typed methods.
+
+        Example:
+            >>> async def example(client):
+            ...     page = await client.request("GET", "/v1/scans", params={"limit": 100})
+            ...     outcomes = [s["eval_outcome"] for s in page["scans"]]
+        """
+        verb = method.upper() if isinstance(method, str) else method
+        if verb not in _METHODS:
+            raise PayloadError(f"method must be one of {', '.join(_METHODS)}, got {method!r}")
+        if plane not in ("data", "mgmt"):
+            raise PayloadError(f"plane must be 'data' or 'mgmt', got {plane!r}")
+        check_relative_path(path)
+        return await self._transport.request(
+            verb,
+            plane,
+            path,
+            params=params,
+            json_body=json,
+            options=self._options.for_call(timeout, extra_headers),
+        )
 
     async def scan(
         self,

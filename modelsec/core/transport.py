@@ -148,6 +148,19 @@ class RequestOptions:
             extra_headers={**self.extra_headers, **other.extra_headers},
         )
 
+    def for_call(
+        self, timeout: float | Timeouts | None, extra_headers: Mapping[str, str] | None
+    ) -> RequestOptions:
+        """These options with one call's ``timeout=`` and ``extra_headers=`` applied.
+
+        Example:
+            >>> RequestOptions(timeout=5).for_call(None, {"x-team": "ml"}).extra_headers
+            {'x-team': 'ml'}
+        """
+        if timeout is None and not extra_headers:
+            return self
+        return self.merge(RequestOptions(timeout=timeout, extra_headers=dict(extra_headers or {})))
+
 
 _DEFAULT_OPTIONS = RequestOptions()
 

@@ -72,11 +72,7 @@ class AsyncResource:
         extra_headers: Mapping[str, str] | None = None,
         plane: Plane | None = None,
     ) -> Any:
-        options = self._options
-        if timeout is not None or extra_headers:
-            options = options.merge(
-                RequestOptions(timeout=timeout, extra_headers=dict(extra_headers or {}))
-            )
+        options = self._options.for_call(timeout, extra_headers)
         data = await self._transport.request(
             method,
             plane or self._plane,

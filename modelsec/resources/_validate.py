@@ -10,6 +10,7 @@ import re
 import uuid as _uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
+from urllib.parse import unquote
 
 from modelsec.errors import PayloadError
 from modelsec.types import Label
@@ -19,6 +20,7 @@ __all__ = [
     "check_label_keys",
     "check_labels",
     "check_limit",
+    "check_relative_path",
     "check_skip",
     "check_text",
     "check_uuid",
@@ -49,6 +51,28 @@ def check_uuid(name: str, value: Any) -> str:
         return str(_uuid.UUID(value))
     except ValueError:
         raise PayloadError(f"{name} is not a valid UUID: {value[:64]!r}") from None
+
+
+def check_relative_path(path: Any) -> str:
+    """Return ``path`` if it is an API path relative to a plane's base URL, or raise PayloadError.
+
+    It must start with ``/`` and hold no scheme, host, query, fragment, ``.``/``..`` segment or
+    control character: a request built from it can only reach the configured service.
+
+    Example:
+        >>> check_relative_path("/v1/scans")
+        '/v1/scans'
+    """
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+        raise PayloadError(f"path must be a string starting with '/', got {path!r:.80}")
+    if any(c in path for c in "?#\\") or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
+        raise PayloadError(
+            f"path may not hold '?', '#', '\\', spaces or control characters (query "
+            f"parameters go in params=): {path!r:.80}"
+        )
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        raise PayloadError(f"path may not hold '.' or '..' segments: {path!r:.80}")
+    return path
 
 
 def check_uuids(name: str, values: Iterable[Any] | None) -> list[str] | None:

@@ -14,6 +14,7 @@ import aiohttp
 from modelsec.client import AsyncModelSecurityClient
 from modelsec.config import ClientConfig, Timeouts
 from modelsec.core.auth import TokenInfo
+from modelsec.core.transport import Plane
 from modelsec.resources._validate import LabelsArg
 from modelsec.sync import _portal
 from modelsec.sync._base import SyncClient
@@ -160,6 +161,49 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             ...     auth.expires_at
         """
         return _portal.run(self._async.get_pypi_auth, timeout=timeout, extra_headers=extra_headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        plane: Plane = "data",
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        timeout: float | Timeouts | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send any API call with this client's token, retries, timeouts and logging.
+
+        For an operation or a parameter the SDK does not have yet, and for bulk readers that
+        want the plain JSON (``dict``/``list``) rather than typed objects: nothing is
+        structured, so the cost over a bare aiohttp call is the transport's alone. ``path`` is
+        relative to the plane's base URL; ``params`` are sent as the typed methods send them
+        (lists as repeated keys, ``None`` left out). A POST is not re-sent after a failure that
+        the server may have acted on, as with the typed methods.
+
+        Returns:
+            The parsed JSON body, or ``None`` for an empty one (``204``).
+
+        Raises:
+            PayloadError: a method, plane or path that cannot be sent (before any request).
+            APIStatusError: a subclass per status, as for the typed methods.
+
+        Example:
+            >>> def example(client):
+            ...     page = client.request("GET", "/v1/scans", params={"limit": 100})
+            ...     outcomes = [s["eval_outcome"] for s in page["scans"]]
+        """
+        return _portal.run(
+            self._async.request,
+            method,
+            path,
+            plane=plane,
+            params=params,
+            json=json,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def scan(
         self,

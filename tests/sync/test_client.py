@@ -30,6 +30,14 @@ def test_sequential_calls(client: ModelSecurityClient, fake: FakeServer) -> None
     assert repr(client).startswith("ModelSecurityClient(")
 
 
+def test_request_returns_plain_json(client: ModelSecurityClient, fake: FakeServer) -> None:
+    data = client.request("GET", f"/v1/scans/{scan_uuid(3)}")
+    assert isinstance(data, dict) and data["uuid"] == scan_uuid(3)
+    with pytest.raises(PayloadError, match="params="):
+        client.request("GET", "/v1/scans?limit=1")
+    assert fake.hits["get_scan"] == 1
+
+
 def test_calls_run_on_the_portal_thread(client: ModelSecurityClient) -> None:
     assert _portal.call(threading.current_thread).name == "modelsec-sync-loop"
     client.scans.get(scan_uuid(0))
