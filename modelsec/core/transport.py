@@ -217,6 +217,7 @@ class Transport:
         self.closed = False
         self._proxies: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
         self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._default_client_timeout: aiohttp.ClientTimeout | None = None
         # Patchable in tests: the backoff sleep and the jitter source.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.rand: Callable[[], float] = random.random
@@ -379,7 +380,8 @@ class Transport:
         )
         last_failure = "none"
         while True:
-            hold = self._paused_until - self.clock()
+            # ``_paused_until`` stays 0 until the first 429: no clock read on the common path.
+            hold = self._paused_until and self._paused_until - self.clock()
             if hold > 0:
                 self._check_deadline(method, path, deadline, hold, timeouts, last_failure)
                 await self.sleep(hold)
@@ -511,6 +513,8 @@ class Transport:
 
     def _client_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
         """aiohttp's per-attempt timeout for ``timeouts`` (built once per distinct value)."""
+        if timeouts is self.config.timeouts and self._default_client_timeout is not None:
+            return self._default_client_timeout  # no hashing of the attrs value per request
         cached = self._client_timeouts.get(timeouts)
         if cached is None:
             cached = aiohttp.ClientTimeout(
@@ -518,6 +522,8 @@ class Transport:
             )
             if len(self._client_timeouts) < 64:  # per-call timeouts could be anything
                 self._client_timeouts[timeouts] = cached
+            if timeouts is self.config.timeouts:
+                self._default_client_timeout = cached
         return cached
 
     def _check_deadline(

@@ -32,6 +32,9 @@ LabelsArg = Union[Mapping[str, str], Iterable[Label], Iterable[Mapping[str, str]
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_LABELS = 50
+# Paths of plain segments (no dots, no percent-escapes) need no closer look.
+_SAFE_PATH = re.compile(r"(/[A-Za-z0-9_\-]+)+/?")
+_UNSAFE_PATH_CHAR = re.compile(r"[?#\\\x00-\x20\x7f]")
 
 
 def check_uuid(name: str, value: Any) -> str:
@@ -65,7 +68,9 @@ def check_relative_path(path: Any) -> str:
     """
     if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
         raise PayloadError(f"path must be a string starting with '/', got {path!r:.80}")
-    if any(c in path for c in "?#\\") or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
+    if _SAFE_PATH.fullmatch(path):
+        return path  # the common case: plain segments, nothing to decode
+    if _UNSAFE_PATH_CHAR.search(path):
         raise PayloadError(
             f"path may not hold '?', '#', '\\', spaces or control characters (query "
             f"parameters go in params=): {path!r:.80}"
