@@ -300,7 +300,7 @@ converter.register_structure_hook_factory(_is_wire_model, _wire_structure_factor
 converter.register_unstructure_hook_factory(_is_wire_model, _wire_unstructure_factory)
 
 
-_fast = FastStructurer(converter, parse_datetime, _is_wire_model)
+_fast = FastStructurer(converter, parse_datetime, _is_wire_model, OpenEnum)
 
 
 def structure(data: Any, cls: type[T]) -> T:

@@ -38,7 +38,6 @@ __all__ = ["FastStructurer", "Slow"]
 
 Convert = Callable[[Any], Any]
 
-_MISSING = object()
 # attrs' default-factory wrapper (typed as a function in attrs' stubs, a class at runtime).
 _FACTORY: type[Any] = type(attrs.Factory(list))
 
@@ -52,7 +51,8 @@ class FastStructurer:
 
     ``converter`` supplies the hooks of field types this module does not compile itself (tagged
     unions, literals, ...); their failures also raise :class:`Slow`. ``parse_datetime`` is the
-    converter's date-time parser, so both paths read date-times the same way.
+    converter's date-time parser, so both paths read date-times the same way, and
+    ``open_enum`` the base class of the enums the converter reads leniently (``E | str``).
     """
 
     def __init__(
@@ -60,8 +60,9 @@ class FastStructurer:
         converter: Any,
         parse_datetime: Callable[[str], _dt.datetime],
         is_wire_class: Callable[[Any], bool],
+        open_enum: type[enum.Enum],
     ) -> None:
-        self._compiler = _Compiler(converter, parse_datetime)
+        self._compiler = _Compiler(converter, parse_datetime, open_enum)
         self._is_wire_class = is_wire_class
         self._lock = threading.Lock()
         self._done: dict[Any, Convert | None] = {}
@@ -86,8 +87,14 @@ def _union_args(tp: Any) -> tuple[Any, ...] | None:
 
 
 class _Compiler:
-    def __init__(self, converter: Any, parse_datetime: Callable[[str], _dt.datetime]) -> None:
+    def __init__(
+        self,
+        converter: Any,
+        parse_datetime: Callable[[str], _dt.datetime],
+        open_enum: type[enum.Enum],
+    ) -> None:
         self._converter = converter
+        self._open_enum = open_enum
         self._datetime = _datetime(parse_datetime)
         # Per class: the compiled function, None (left to cattrs), or a forwarding cell while
         # the class is being compiled (a model that contains itself, directly or not).
@@ -122,7 +129,7 @@ class _Compiler:
         non_none = tuple(a for a in args if a is not type(None))
         nullable = len(non_none) != len(args)
         rest = non_none[0] if len(non_none) == 1 else Union[non_none]
-        enum_cls = _open_enum_class(rest)
+        enum_cls = self._open_enum_class(rest)
         if enum_cls is not None:
             inner = _open_enum({m.value: m for m in enum_cls})
         elif len(non_none) == 1:
@@ -141,6 +148,16 @@ class _Compiler:
                 raise Slow from None
 
         return convert
+
+    def _open_enum_class(self, tp: Any) -> type[enum.Enum] | None:
+        """``E`` when ``tp`` is ``E | str`` for an open enum ``E`` (as the converter decides)."""
+        args = _union_args(tp)
+        if args is None or len(args) != 2 or str not in args:
+            return None
+        (other,) = [a for a in args if a is not str]
+        if isinstance(other, type) and issubclass(other, self._open_enum):
+            return other
+        return None
 
     # -- models ------------------------------------------------------------------------------
 
@@ -172,7 +189,7 @@ class _Compiler:
     def _model_function(
         self, cls: type[Any], fields: tuple[attrs.Attribute[Any], ...], hints: Mapping[str, Any]
     ) -> Convert:
-        names: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_MISSING": _MISSING}
+        names: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
         names["Slow"] = Slow
         known = frozenset(f.name for f in fields if f.name != "extra")
         names["_known"] = known
@@ -243,7 +260,7 @@ class _Compiler:
         if tp is _dt.datetime:
             names["_datetime"] = self._datetime
             return ["v = _datetime(v)"]
-        enum_cls = _open_enum_class(tp)
+        enum_cls = self._open_enum_class(tp)
         if enum_cls is not None:
             names[f"_members{i}"] = {m.value: m for m in enum_cls}
             # A value the SDK does not know yet stays the raw string.
@@ -262,17 +279,6 @@ class _Compiler:
             ]
         names[f"_convert{i}"] = self.convert(tp)
         return [f"v = _convert{i}(v)"]
-
-
-def _open_enum_class(tp: Any) -> type[enum.Enum] | None:
-    """``E`` when ``tp`` is ``E | str`` for an enum ``E`` (the open enums of the wire types)."""
-    args = _union_args(tp)
-    if args is None or len(args) != 2 or str not in args:
-        return None
-    (other,) = [a for a in args if a is not str]
-    if isinstance(other, type) and issubclass(other, enum.Enum):
-        return other
-    return None
 
 
 def _setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
