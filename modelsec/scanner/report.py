@@ -112,9 +112,15 @@ class FileContext:
         )
 
     def add_error(self, message: str) -> None:
-        """Record a parse failure (the file or a member is malformed or unreadable)."""
+        """Record a parse failure (the file or a member is malformed or unreadable).
+
+        Fail closed: what the scanner could not read, decode or finish is also an issue without
+        a threat code, which the default policy blocks (Suspicious Model Components Check). A
+        file is never passed on the strength of a parse that did not complete.
+        """
         if len(self.errors) < 20:
             self.errors.append(message)
+        self.add_issue(f"not fully scanned (fail closed): {message}", self.file_path, None)
 
     def final_issues(self) -> list[ModelScanIssue]:
         """The issues, plus one summary issue when some were dropped over the cap."""
