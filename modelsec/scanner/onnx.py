@@ -278,7 +278,9 @@ def scan_onnx(ctx: FileContext, src: ByteSource, location: str) -> bool:
     try:
         scan.model(src)
     except ProtoError as exc:
-        if scan.nodes == 0 and not scan.saw_graph and not starts_like_onnx:
+        if not starts_like_onnx:
+            # Not recognisably ONNX (e.g. a TensorFlow fingerprint.pb, whose field 7 is a
+            # string): the caller decides what else it may be.
             return False
         ctx.add_format("onnx")
         ctx.scanned = True
