@@ -140,8 +140,49 @@ class _Reader:
                 graph = Graph()
                 self.graphs.append(graph)
                 for f2, wt2, v2 in fields(src, src.pos + v):
-                    if f2 == 2 and wt2 == LEN:  # graph_def (repeated: merges)
+                    if wt2 != LEN:
+                        continue
+                    if f2 == 2:  # graph_def (repeated: merges)
                         self.graph_def(src, src.pos + v2, graph)
+                    elif f2 == 3:  # saver_def: its filename tensor is fed by the loader
+                        name = self._first_string(src, src.pos + v2, 1)
+                        graph.fed.add(name.split(":", 1)[0])
+                    elif f2 == 6:  # asset_file_def: tensor fed with assets/<filename>
+                        self.asset(src, src.pos + v2, graph)
+                    elif f2 == 4:  # collection_def: TF1 keeps its assets there
+                        self.collection(src, src.pos + v2, graph)
+
+    def collection(self, src: ByteSource, end: int, graph: Graph) -> None:
+        """``collection_def["saved_model_assets"]``: AssetFileDefs packed in ``Any``s (TF1)."""
+        key = ""
+        for f, wt, v in fields(src, end):
+            if f == 1 and wt == LEN:
+                key = read_text(src, v, _NAME_LIMIT)
+            elif f == 2 and wt == LEN and key == "saved_model_assets":
+                for f2, wt2, v2 in fields(src, src.pos + v):
+                    if f2 == 5 and wt2 == LEN:  # any_list: AnyList
+                        for f3, wt3, v3 in fields(src, src.pos + v2):
+                            if f3 == 1 and wt3 == LEN:  # Any
+                                for f4, wt4, v4 in fields(src, src.pos + v3):
+                                    if f4 == 2 and wt4 == LEN:  # value: AssetFileDef
+                                        self.asset(src, src.pos + v4, graph)
+
+    def asset(self, src: ByteSource, end: int, graph: Graph) -> None:
+        tensor = filename = ""
+        for f, wt, v in fields(src, end):
+            if f == 1 and wt == LEN:  # tensor_info: TensorInfo, name = 1
+                tensor = self._first_string(src, src.pos + v, 1)
+            elif f == 2 and wt == LEN:
+                filename = read_text(src, v, _NAME_LIMIT)
+        graph.fed.add(tensor.split(":", 1)[0])
+        graph.assets.append(filename)
+
+    def _first_string(self, src: ByteSource, end: int, field: int) -> str:
+        out = ""
+        for f, wt, v in fields(src, end):
+            if f == field and wt == LEN:
+                out = read_text(src, v, _NAME_LIMIT)
+        return out
 
     def frozen_graph(self, src: ByteSource) -> None:
         graph = Graph()
@@ -262,6 +303,14 @@ class _Judge:
         self.location = location
 
     def graph(self, graph: Graph) -> None:
+        # The loader reads assets/<filename> (os.path.join: an absolute name replaces it).
+        for filename in graph.assets:
+            if _unsafe(filename):
+                self._issue(
+                    f"SavedModel asset {printable(filename)!r} leaves the assets directory",
+                    "PAIT-TF-302",
+                    "AssetFileDef",
+                )
         graph.index_calls()
         for scope in [graph.main, *graph.functions.values()]:
             for node in scope.nodes.values():

@@ -75,6 +75,10 @@ class Graph:
         self.functions: dict[str, Scope] = {}
         #: callee -> [(caller scope, calling node, input index bound to argument 0)]
         self.calls: dict[str, list[tuple[Scope, Node, int]]] = {}
+        #: Main-graph nodes the loader feeds (MetaGraphDef asset tensors, saver filename).
+        self.fed: set[str] = set()
+        #: AssetFileDef file names (relative to the SavedModel's assets/ directory).
+        self.assets: list[str] = []
 
     def index_calls(self) -> None:
         self.calls.clear()
@@ -115,6 +119,8 @@ class _Folder:
         name = ref.split(":", 1)[0]
         if scope.is_function and ":" not in ref and ref in scope.args:
             return self.argument(scope, scope.args.index(ref), depth)
+        if not scope.is_function and name in self.graph.fed:
+            return {FED}
         node = scope.nodes.get(name)
         if node is None:
             return None

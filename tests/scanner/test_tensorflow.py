@@ -144,11 +144,20 @@ class TestRealSavedModels:
         ctx = _scan((DATA / "lookup_table" / "saved_model.pb").read_bytes())
         assert ctx.issues == [] and ctx.errors == [] and ctx.scanned
 
+    def test_tf1_lookup_table_is_clean(self) -> None:
+        # TF1 keeps the asset path as a Const with the ORIGINAL absolute path, listed in
+        # collection_def["saved_model_assets"]: the loader feeds it, the literal is not read.
+        ctx = _scan((DATA / "tf1_lookup_table" / "saved_model.pb").read_bytes())
+        assert ctx.issues == [] and ctx.errors == [] and ctx.scanned
+
     def test_lookup_table_directory_is_clean(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # fingerprint.pb has a string in field 7, which the old ONNX sniffing took for a
         # graph; routed by the strict predicate it is what it is: TensorFlow, clean.
         monkeypatch.setattr(detect_mod, "_looks_like_onnx", is_onnx_model, raising=False)
-        for f in scan_path(DATA / "lookup_table").files:
+        for f in [
+            *scan_path(DATA / "lookup_table").files,
+            *scan_path(DATA / "tf1_lookup_table").files,
+        ]:
             assert f.issues_detected == [], (f.file_path, f.issues_detected)
             assert f.error_message is None
 
@@ -168,6 +177,7 @@ class TestRealSavedModels:
             ("restore_abs_prefix", "PAIT-TF-302", "RestoreV2"),
             ("asset_escape", "PAIT-TF-302", "InitializeTableFromTextFileV2"),
             ("custom_op", "PAIT-TF-301", "WordpieceTokenizeWithOffsets"),
+            ("asset_filename_escape", "PAIT-TF-302", "AssetFileDef"),
         ],
     )
     def test_malicious(self, name: str, threat: str, op: str) -> None:
@@ -347,3 +357,28 @@ class TestLoaderPaths:
         )
         found = _found(_scan(saved_model([], fn)))
         assert ("PAIT-TF-302", "InitializeTableFromTextFileV2") in found
+
+    def test_asset_tensor_const_fed_by_loader(self) -> None:
+        graph = B.pb(1, const("asset_path", "/build/machine/vocab.txt")) + B.pb(
+            1, node("init", "InitializeTableFromTextFileV2", "table", "asset_path")
+        )
+        asset = B.pb(1, B.pb(1, "asset_path:0")) + B.pb(2, "vocab.txt")
+        data = B.pb(1, 1) + B.pb(2, B.pb(2, graph) + B.pb(6, asset))
+        assert _scan(data).issues == []
+        # Without the AssetFileDef, the literal is what gets read.
+        data = B.pb(1, 1) + B.pb(2, B.pb(2, graph))
+        assert ("PAIT-TF-302", "InitializeTableFromTextFileV2") in _found(_scan(data))
+
+    @pytest.mark.parametrize("filename", ["/etc/passwd", "../../../etc/passwd"])
+    def test_asset_filename_escape(self, filename: str) -> None:
+        asset = B.pb(1, B.pb(1, "p:0")) + B.pb(2, filename)
+        data = B.pb(1, 1) + B.pb(2, B.pb(2, B.pb(1, node("p", "Placeholder"))) + B.pb(6, asset))
+        assert ("PAIT-TF-302", "AssetFileDef") in _found(_scan(data))
+
+    def test_saver_def_filename_tensor_is_fed(self) -> None:
+        graph = B.pb(1, const("save/Const", "/abs/model")) + B.pb(
+            1, node("save/SaveV2", "SaveV2", "save/Const", "n", "s")
+        )
+        saver = B.pb(1, "save/Const:0")
+        data = B.pb(1, 1) + B.pb(2, B.pb(2, graph) + B.pb(3, saver))
+        assert _scan(data).issues == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2, node_def_pb2, types_pb2
@@ -94,11 +95,47 @@ def _string_const(name: str, value: str) -> node_def_pb2.NodeDef:
     return node
 
 
-def _vocab() -> str:
-    vocab = os.path.join(HERE, "vocab.txt")
+def _vocab(where: str = HERE) -> str:
+    vocab = os.path.join(where, "vocab.txt")
     with open(vocab, "w", encoding="utf-8") as fh:
         fh.write("apple\nbanana\nkiwi\n")
     return vocab
+
+
+def tf1_lookup_table(path: str) -> None:
+    """A TF1 SavedModel (Builder): the asset path is a Const holding the ORIGINAL absolute
+    path, listed in collection_def["saved_model_assets"]; the loader feeds it assets/vocab.txt.
+    """
+    v1 = tf.compat.v1
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = _vocab(tmp)
+        g = tf.Graph()
+        with g.as_default():
+            x = v1.placeholder(tf.float32, [None, 3], name="x")
+            w = v1.get_variable("w", [3, 2])
+            init = tf.lookup.TextFileInitializer(
+                vocab,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+            )
+            table = tf.lookup.StaticHashTable(init, -1)
+            s = v1.placeholder(tf.string, [None], name="s")
+            outputs = {"y": tf.matmul(x, w), "ids": table.lookup(s)}
+            with v1.Session(graph=g) as sess:
+                sess.run(v1.global_variables_initializer())
+                sess.run(v1.tables_initializer())
+                builder = v1.saved_model.Builder(path)
+                sig = v1.saved_model.predict_signature_def({"x": x, "s": s}, outputs)
+                builder.add_meta_graph_and_variables(
+                    sess,
+                    ["serve"],
+                    signature_def_map={"serving_default": sig},
+                    main_op=v1.tables_initializer(),
+                    assets_collection=v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS),
+                )
+                builder.save()
 
 
 def main() -> int:
@@ -113,6 +150,22 @@ def main() -> int:
     loaded = tf.saved_model.load(benign)
     out = loaded.signatures["serving_default"](tf.constant(["banana", "x"]))
     assert out["ids"].numpy().tolist() == [1, -1], out
+
+    tf1 = os.path.join(HERE, "tf1_lookup_table")
+    tf1_lookup_table(tf1)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        tf.compat.v1.saved_model.load(sess, ["serve"], tf1)
+
+    # The asset itself names a file outside assets/ (the loader os.path.join()s it).
+    m = LookupModel(vocab)
+    path = _save(m, "asset_filename_escape", m.lookup)
+    pb = os.path.join(path, "saved_model.pb")
+    sm = saved_model_pb2.SavedModel()
+    with open(pb, "rb") as fh:
+        sm.ParseFromString(fh.read())
+    sm.meta_graphs[0].asset_file_def[0].filename = "/etc/passwd"
+    with open(pb, "wb") as fh:
+        fh.write(sm.SerializeToString())
 
     for cls, name in [
         (ReadPasswd, "read_file_passwd"),
