@@ -211,8 +211,8 @@ class _Scan:
                         key = read_text(src, v2, _NAME_LIMIT)
                     elif wt2 == LEN and f2 == 2:
                         value = read_text(src, v2, _NAME_LIMIT)
-                if key == "location" and unsafe_location(value):
-                    self.bad_locations.append(value)
+                if key == "location" and unsafe_location(value) and len(self.bad_locations) < 8:
+                    self.bad_locations.append(value)  # a few examples are enough to report
 
     # --- judging --------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ from importlib import resources
 from modelsec.scanner.protobuf import LEN, ProtoError, fields, read_text
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
+from modelsec.scanner.tf_paths import CALLER_OPS as _CALLER_OPS
+from modelsec.scanner.tf_paths import FOLDED_OPS as _FOLDED
 from modelsec.scanner.tf_paths import Graph, Node, Scope, fold_paths
 
 __all__ = ["scan_savedmodel", "tf_op_category"]
@@ -131,6 +133,8 @@ class _Reader:
     def __init__(self, ctx: FileContext) -> None:
         self.ctx = ctx
         self.nodes = 0
+        #: Approximate bytes of node records kept (bounded by max_proto_message_bytes).
+        self.kept = 0
         #: Graphs read so far (a parse error keeps what was read, to be judged too).
         self.graphs: list[Graph] = []
 
@@ -222,6 +226,21 @@ class _Reader:
     def node(self, src: ByteSource, end: int, scope: Scope) -> None:
         self.nodes += 1
         node = Node()
+        self._node_fields(src, end, node)
+        # Keep only what the judgement and the path folding need: nodes of ops that are not
+        # plain computation, and the string plumbing of paths. A graph of a million MatMuls
+        # costs nothing; what is kept is charged to a budget (max_proto_message_bytes).
+        category = tf_op_category(node.op)
+        if category == "known" and node.op not in _FOLDED and node.op not in _CALLER_OPS:
+            return
+        if node.op == "Const" and node.strings is None:
+            return
+        self.kept += 96 + len(node.name) + len(node.op) + sum(len(i) + 48 for i in node.inputs)
+        if self.kept > self.ctx.limits.max_proto_message_bytes:
+            raise ProtoError("graph too large to analyse within max_proto_message_bytes")
+        scope.add(node)
+
+    def _node_fields(self, src: ByteSource, end: int, node: Node) -> None:
         for f, wt, v in fields(src, end):
             if wt != LEN:
                 continue
@@ -233,7 +252,6 @@ class _Reader:
                 node.inputs.append(read_text(src, v, _NAME_LIMIT))
             elif f == 5:  # attr: map<string, AttrValue>
                 self.attr_entry(src, src.pos + v, node)
-        scope.add(node)
 
     def attr_entry(self, src: ByteSource, end: int, node: Node) -> None:
         key = ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 
-__all__ = ["FED", "Graph", "Node", "Scope", "fold_paths"]
+__all__ = ["CALLER_OPS", "FED", "FOLDED_OPS", "Graph", "Node", "Scope", "fold_paths"]
 
 #: Stands for a value the loader feeds (placeholder, uncalled function argument, variable):
 #: a relative name, so ``FED + "/../../x"`` still escapes and ``FED + "_temp/part"`` does not.
@@ -35,6 +35,23 @@ _CALLERS: dict[str, tuple[tuple[str, ...], int]] = {
     "While": (("cond", "body"), 0),
     "StatelessWhile": (("cond", "body"), 0),
 }
+
+#: Ops whose nodes call library functions (their inputs bind the callee's arguments).
+CALLER_OPS = frozenset(_CALLERS)
+#: Ops the folding looks through or evaluates (every other producer makes a path unknown).
+FOLDED_OPS = frozenset(
+    [
+        *_PASS_THROUGH,
+        *_FED_OPS,
+        "Const",
+        "PlaceholderWithDefault",
+        "Select",
+        "SelectV2",
+        "StringJoin",
+        "ShardedFilename",
+        "ShardedFilespec",
+    ]
+)
 
 
 class Node:

@@ -223,6 +223,17 @@ class TestOperators:
             _scan(saved_model([node("n", "PyFunc")]), "x.pb")
         )
 
+    def test_graph_records_are_bounded(self) -> None:
+        # Plain computation is not kept; path plumbing is, within max_proto_message_bytes.
+        many_matmuls = saved_model([node(f"m{k}", "MatMul", "a", "b") for k in range(2000)])
+        ctx = FileContext("saved_model.pb", ScanLimits(max_proto_message_bytes=4096))
+        scan_savedmodel(ctx, ByteSource.from_bytes(many_matmuls), "saved_model.pb")
+        assert ctx.issues == [] and ctx.errors == []
+        many_identities = saved_model([node(f"i{k}", "Identity", "a") for k in range(2000)])
+        ctx = FileContext("saved_model.pb", ScanLimits(max_proto_message_bytes=4096))
+        scan_savedmodel(ctx, ByteSource.from_bytes(many_identities), "saved_model.pb")
+        assert ctx.errors
+
     def test_malformed_is_an_error(self) -> None:
         data = saved_model([node("n", "MatMul")])
         assert _scan(data[:-3]).errors
