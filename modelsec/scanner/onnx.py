@@ -21,6 +21,7 @@ graph's nodes. A malformed protobuf is an error (fail closed), never a partial p
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from modelsec.scanner.archive import escapes
 from modelsec.scanner.protobuf import LEN, VARINT, ProtoError, fields, read_text
@@ -52,6 +53,7 @@ KNOWN_DOMAINS = frozenset(
 )
 _PYTHON_OPS = frozenset(["PyOp", "PythonOp", "PyFunc", "PythonOpV2"])
 _THREAT = "PAIT-ONNX-200"
+_T = TypeVar("_T")
 _MAX_GRAPH_DEPTH = 16
 _NAME_LIMIT = 4096
 # A scheme ("file:", "https:", "gs:") or a Windows drive ("C:") in front of a path.
@@ -101,6 +103,8 @@ class _Scan:
         self.ctx = ctx
         self.location = location
         self.nodes = 0
+        #: Approximate bytes of the names remembered (bounded by max_proto_message_bytes).
+        self.kept = 0
         self.saw_graph = False
         #: (domain, op_type, overload) of every node anywhere in the model.
         self.uses: set[tuple[str, str, str]] = set()
@@ -133,7 +137,7 @@ class _Scan:
         for f, wt, v in fields(src, end):
             if f == 1 and wt == LEN:
                 domain = read_text(src, v, _NAME_LIMIT)
-        self.opsets.add(domain)
+        self._keep(self.opsets, domain, len(domain))
 
     def function(self, src: ByteSource, end: int) -> None:
         name = domain = overload = ""
@@ -152,7 +156,8 @@ class _Scan:
                 self.attribute(src, src.pos + v, 0)
             elif f == 9:
                 self.opset(src, src.pos + v)
-        self.defined.add((_norm(domain), name, overload))
+        key = (_norm(domain), name, overload)
+        self._keep(self.defined, key, len(domain) + len(name) + len(overload))
 
     def graph(self, src: ByteSource, end: int, depth: int) -> None:
         if depth > _MAX_GRAPH_DEPTH:
@@ -181,7 +186,8 @@ class _Scan:
                 overload = read_text(src, v, _NAME_LIMIT)
             elif f == 5:
                 self.attribute(src, src.pos + v, depth)
-        self.uses.add((_norm(domain), op, overload))
+        key = (_norm(domain), op, overload)
+        self._keep(self.uses, key, len(domain) + len(op) + len(overload))
 
     def attribute(self, src: ByteSource, end: int, depth: int) -> None:
         for f, wt, v in fields(src, end):
@@ -213,6 +219,15 @@ class _Scan:
                         value = read_text(src, v2, _NAME_LIMIT)
                 if key == "location" and unsafe_location(value) and len(self.bad_locations) < 8:
                     self.bad_locations.append(value)  # a few examples are enough to report
+
+    def _keep(self, into: set[_T], item: _T, size: int) -> None:
+        """Remember ``item`` (distinct names only), charged to max_proto_message_bytes."""
+        if item in into:
+            return
+        self.kept += size + 96
+        if self.kept > self.ctx.limits.max_proto_message_bytes:
+            raise ProtoError("more distinct names than max_proto_message_bytes allows")
+        into.add(item)
 
     # --- judging --------------------------------------------------------------------------
 

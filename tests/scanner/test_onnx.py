@@ -290,6 +290,17 @@ class TestFailClosed:
             graph = node("If", attrs=B.pb(5, B.pb(1, "g") + B.pb(6, graph)))
         assert _scan(model(graph)).errors
 
+    def test_distinct_names_are_bounded(self) -> None:
+        data = model(b"".join(node(f"Op{k}") for k in range(500)))
+        ctx = FileContext("m.onnx", ScanLimits(max_proto_message_bytes=4096))
+        assert scan_onnx(ctx, ByteSource.from_bytes(data), "m.onnx")
+        assert ctx.errors
+        # The same operator many times is one name.
+        data = model(b"".join(node("Relu") for _ in range(500)))
+        ctx = FileContext("m.onnx", ScanLimits(max_proto_message_bytes=4096))
+        assert scan_onnx(ctx, ByteSource.from_bytes(data), "m.onnx")
+        assert ctx.errors == [] and ctx.issues == []
+
     def test_not_protobuf(self) -> None:
         ctx = FileContext("m.onnx", ScanLimits())
         assert not scan_onnx(ctx, ByteSource.from_bytes(b"\xff\xff\xff"), "m.onnx")
