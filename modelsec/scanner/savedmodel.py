@@ -221,6 +221,8 @@ class _Reader:
             elif f == 3 and wt == LEN:  # node_def
                 self.node(src, src.pos + v, scope)
         scope.name = name
+        if name in graph.functions:
+            graph.shadowed.append(graph.functions[name])
         graph.functions[name] = scope
 
     def node(self, src: ByteSource, end: int, scope: Scope) -> None:
@@ -330,8 +332,8 @@ class _Judge:
                     "AssetFileDef",
                 )
         graph.index_calls()
-        for scope in [graph.main, *graph.functions.values()]:
-            for node in scope.nodes.values():
+        for scope in graph.scopes():
+            for node in scope.all:
                 self.node(graph, scope, node)
 
     def node(self, graph: Graph, scope: Scope, node: Node) -> None:

@@ -79,9 +79,13 @@ class Scope:
         self.is_function = is_function
         self.args: list[str] = []
         self.nodes: dict[str, Node] = {}
+        #: Every node kept, duplicates of a name included (TensorFlow refuses duplicate names,
+        #: but each one is judged all the same).
+        self.all: list[Node] = []
 
     def add(self, node: Node) -> None:
         self.nodes[node.name] = node
+        self.all.append(node)
 
 
 class Graph:
@@ -90,6 +94,8 @@ class Graph:
     def __init__(self) -> None:
         self.main = Scope()
         self.functions: dict[str, Scope] = {}
+        #: Function bodies whose name another function took again (judged, never called).
+        self.shadowed: list[Scope] = []
         #: callee -> [(caller scope, calling node, input index bound to argument 0)]
         self.calls: dict[str, list[tuple[Scope, Node, int]]] = {}
         #: Main-graph nodes the loader feeds (MetaGraphDef asset tensors, saver filename).
@@ -97,10 +103,14 @@ class Graph:
         #: AssetFileDef file names (relative to the SavedModel's assets/ directory).
         self.assets: list[str] = []
 
+    def scopes(self) -> list[Scope]:
+        """The main graph, every function, and shadowed duplicates."""
+        return [self.main, *self.functions.values(), *self.shadowed]
+
     def index_calls(self) -> None:
         self.calls.clear()
-        for scope in [self.main, *self.functions.values()]:
-            for node in scope.nodes.values():
+        for scope in self.scopes():
+            for node in scope.all:
                 if node.op in self.functions:
                     self.calls.setdefault(node.op, []).append((scope, node, 0))
                 attrs, offset = _CALLERS.get(node.op, ((), 0))

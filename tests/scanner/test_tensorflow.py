@@ -209,6 +209,16 @@ class TestOperators:
         fn = function("f", [], node("n", op))
         assert (threat, op) in _found(_scan(saved_model([], fn)))
 
+    def test_duplicate_names_are_all_judged(self) -> None:
+        data = saved_model([node("n", "PyFunc"), node("n", "MatMul")])
+        assert ("PAIT-TF-300", "PyFunc") in _found(_scan(data))
+        fns = function("f", [], node("a", "ReadFile")) + function("f", [], node("a", "MatMul"))
+        assert ("PAIT-TF-302", "ReadFile") in _found(_scan(saved_model([], fns)))
+
+    def test_last_op_field_wins(self) -> None:
+        twice = B.pb(1, "n") + B.pb(2, "MatMul") + B.pb(2, "PyFunc")
+        assert ("PAIT-TF-300", "PyFunc") in _found(_scan(saved_model([twice])))
+
     def test_library_functions_are_known_ops(self) -> None:
         fn = function("__inference_helper_12", ["x"], node("m", "MatMul", "x", "x"))
         data = saved_model([node("p", "Placeholder"), node("c", "__inference_helper_12", "p")], fn)
