@@ -25,6 +25,7 @@ _MAX_OBJECTS = 100_000
 _MAX_MESSAGES = 100_000
 _MAX_BLOCK = 16 << 20  # one object header chunk / local heap / B-tree node
 _MAX_ELEMENTS = 100_000  # string elements decoded from one attribute
+_MAX_CONTINUATIONS = 100_000  # object header continuation blocks, whole file
 
 # Object header message types used here.
 _MSG_DATASPACE = 0x01
@@ -81,22 +82,17 @@ class H5File:
     """Random-access reader over ``read_at(offset, n)`` of a file of ``size`` bytes.
 
     Example:
-        >>> import io, pathlib
-        >>> p = pathlib.Path("tests/scanner/data/keras/seq.h5")
-        >>> data = p.read_bytes() if p.exists() else None
-        >>> if data:
-        ...     f = H5File(lambda o, n: data[o : o + n], len(data))
-        ...     root = next(f.objects())
-        ...     print(sorted(a.name for a in root.attributes))
-        ... else:
-        ...     print(['backend', 'keras_version', 'model_config'])
-        ['backend', 'keras_version', 'model_config']
+        >>> H5File(lambda off, n: b"not hdf5"[off : off + n], 8)
+        Traceback (most recent call last):
+        ...
+        modelsec.scanner.hdf5.H5Error: no HDF5 superblock
     """
 
     def __init__(self, read_at: Callable[[int, int], bytes], size: int) -> None:
         self._read_at = read_at
         self.size = size
         self._heaps: dict[int, dict[int, bytes]] = {}
+        self._continuations = 0
         self.heap_bytes = 0
         sb = find_superblock(read_at, size)
         head = self._read(sb, 16)
@@ -218,6 +214,10 @@ class H5File:
                 raise H5Error("short continuation message")
             cont = int.from_bytes(data[: self.so], "little")
             clen = int.from_bytes(data[self.so : self.so + self.sl], "little")
+            self._continuations += 1
+            if self._continuations > _MAX_CONTINUATIONS:
+                # Also ends continuation cycles (a block continuing into itself).
+                raise H5Error(f"more than {_MAX_CONTINUATIONS} object header continuations")
             blocks.append((self._abs(cont), clen))
         out.append((mtype, flags, data))
 
@@ -225,6 +225,13 @@ class H5File:
 
     def objects(self) -> Iterator[H5Object]:
         """Every object reachable from the root group (each once), root first."""
+        try:
+            yield from self._objects()
+        except (IndexError, ValueError, OverflowError) as exc:
+            # A field pointing past a message's own bytes: malformed, never a pass.
+            raise H5Error(f"malformed object header message ({exc})") from exc
+
+    def _objects(self) -> Iterator[H5Object]:
         seen: set[int] = set()
         queue: list[tuple[int, str]] = [(self.root, "/")]
         while queue:
@@ -271,11 +278,13 @@ class H5File:
         heap = int.from_bytes(data[self.so : 2 * self.so], "little")
         names = self._local_heap(heap)
         nodes = [(btree, 0)]
-        visited = 0
+        visited: set[int] = set()
         while nodes:
             node, depth = nodes.pop()
-            visited += 1
-            if visited > _MAX_OBJECTS or depth > 64:
+            if node in visited:
+                raise H5Error("group B-tree node reached twice (cycle)")
+            visited.add(node)
+            if len(visited) > _MAX_OBJECTS or depth > 64:
                 raise H5Error("group B-tree too large or too deep")
             off = self._abs(node)
             head = self._read(off, 8 + 2 * self.so)
@@ -341,7 +350,7 @@ class H5File:
         elif ltype == 64:
             info = data[pos + 3 :]
             parts = info.split(b"\x00")
-            target = b"//".join(parts[:2]).decode("utf-8", "replace")
+            target = b" object ".join(parts[:2]).decode("utf-8", "replace")
             obj.external.append(f"external link {name!r} -> {target}")
         elif ltype != 1:  # soft links resolve inside this file, already walked
             raise H5Error(f"user-defined link type {ltype}")

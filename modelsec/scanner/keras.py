@@ -190,16 +190,12 @@ def scan_h5(ctx: FileContext, src: ByteSource, location: str) -> None:
     an error, with a last-resort search of the whole file for Lambda bytecode and modules.
 
     Example:
-        >>> import pathlib
         >>> from modelsec.scanner.limits import ScanLimits
-        >>> ctx = FileContext("seq.h5", ScanLimits())
-        >>> p = pathlib.Path("tests/scanner/data/keras/seq.h5")
-        >>> if p.exists():
-        ...     scan_h5(ctx, ByteSource.from_bytes(p.read_bytes()), "seq.h5")
-        ...     print(ctx.formats, ctx.issues, ctx.errors)
-        ... else:
-        ...     print(['keras_legacy_h5'], [], [])
-        ['keras_legacy_h5'] [] []
+        >>> ctx = FileContext("fake.h5", ScanLimits())
+        >>> fake = b"\\x89HDF\\r\\n\\x1a\\n" + bytes(100)
+        >>> scan_h5(ctx, ByteSource.from_bytes(fake), "fake.h5")
+        >>> ctx.errors
+        ['fake.h5: HDF5 structure not readable (bad offset/length sizes 0/0)']
     """
     access = _random_access(ctx, src, location)
     if access is None:
@@ -244,14 +240,16 @@ def _h5_object(ctx: FileContext, obj: H5Object, location: str) -> None:
         ctx.add_issue(
             f"HDF5 object {printable(obj.path)} reads content from outside this file "
             f"({printable(ext)}), which this scan did not inspect",
-            location,
+            f"{location}:{printable(obj.path)}",
             "PAIT-KERAS-101",
             None,
             "hdf5-external",
         )
 
 
-_SALVAGE_LAMBDA = re.compile(rb'"(?:class_name|function_type)"\s*:\s*"(?:Lambda|lambda|__lambda__)"')
+_SALVAGE_LAMBDA = re.compile(
+    rb'"(?:class_name|function_type)"\s*:\s*"(?:Lambda|lambda|__lambda__)"'
+)
 _SALVAGE_MODULE = re.compile(rb'"module"\s*:\s*"([A-Za-z_][\w.]{0,200})"')
 
 

@@ -100,8 +100,7 @@ class _Walker:
                 cls = _short(node.get("class_name")) or owner
                 self._node(node, path)
                 stack.extend(
-                    (v, depth + 1, str(k), cls, clip_path(f"{path}.{k}"))
-                    for k, v in node.items()
+                    (v, depth + 1, str(k), cls, clip_path(f"{path}.{k}")) for k, v in node.items()
                 )
             elif isinstance(node, str):
                 self._string(node, key, owner, path)
@@ -133,7 +132,9 @@ class _Walker:
                     printable(registered, 256),
                 )
         if node.get("safe_mode") is False:
-            self.ctx.add_issue(f"config disables safe_mode at {path}", self.location, "PAIT-KERAS-101")
+            self.ctx.add_issue(
+                f"config disables safe_mode at {path}", self.location, "PAIT-KERAS-101"
+            )
 
     def _lambda_layer(self, cfg: dict[str, object], path: str) -> None:
         fn = cfg.get("function")

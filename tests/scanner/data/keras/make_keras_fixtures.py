@@ -19,9 +19,9 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import h5py
+import keras
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 
@@ -114,6 +114,23 @@ def main() -> None:
 
     _zip_rewrite(HERE / "td.keras", HERE / "mal_timedistributed.keras", td_lambda)
 
+    # 3b. TimeDistributed(Dense(activation=<lambda>)): bytecode outside any Lambda layer.
+    def td_activation(t: str) -> str:
+        doc = json.loads(t)
+        _find(doc, "TimeDistributed")["config"]["layer"]["config"]["activation"] = lam_fn  # type: ignore[index]
+        return json.dumps(doc)
+
+    _zip_rewrite(HERE / "td.keras", HERE / "mal_td_activation.keras", td_activation)
+
+    # 3c. Nested model: the inner Sequential's Dense gets a lambda kernel initializer.
+    def nested_initializer(t: str) -> str:
+        doc = json.loads(t)
+        inner = _find(doc, "Sequential")
+        _find(inner, "Dense")["config"]["kernel_initializer"] = lam_fn  # type: ignore[index]
+        return json.dumps(doc)
+
+    _zip_rewrite(HERE / "func.keras", HERE / "mal_nested_initializer.keras", nested_initializer)
+
     # 4. TFSMLayer loading a SavedModel from an absolute path.
     def tfsm(t: str) -> str:
         doc = json.loads(t)
@@ -166,7 +183,9 @@ def main() -> None:
     _zip_rewrite(seq, HERE / "mal_vocab_file.keras", lookup("/etc/passwd"))
 
     # 6. Prefix polyglot: junk before a valid .keras zip (zipfile still opens it).
-    (HERE / "mal_polyglot.keras").write_bytes(b"\x00JUNK" * 200 + (HERE / "lambda.keras").read_bytes())
+    (HERE / "mal_polyglot.keras").write_bytes(
+        b"\x00JUNK" * 200 + (HERE / "lambda.keras").read_bytes()
+    )
 
     # 7. .h5 whose model_config is the Lambda config re-spaced, rewritten through h5py.
     lam_h5_cfg = json.dumps(
@@ -174,9 +193,7 @@ def main() -> None:
             "class_name": "Sequential",
             "config": {
                 "name": "s",
-                "layers": [
-                    {"class_name": "Lambda", "config": {"name": "l", "function": lam_fn}}
-                ],
+                "layers": [{"class_name": "Lambda", "config": {"name": "l", "function": lam_fn}}],
             },
         },
         separators=(",", " : "),
@@ -186,6 +203,30 @@ def main() -> None:
         dst.write_bytes((HERE / "seq.h5").read_bytes())
         with h5py.File(dst, "r+") as f:
             f.attrs["model_config"] = make(lam_h5_cfg)
+    # 7b. training_config whose loss is a lambda (the legacy loader deserializes it too).
+    dst = HERE / "mal_h5_training.h5"
+    dst.write_bytes((HERE / "seq.h5").read_bytes())
+    with h5py.File(dst, "r+") as f:
+        f.attrs["training_config"] = json.dumps({"loss": lam_fn, "metrics": None})
+    # 7c. model_config that is not a string (cannot be judged: fail closed).
+    dst = HERE / "bad_config_type.h5"
+    dst.write_bytes((HERE / "seq.h5").read_bytes())
+    with h5py.File(dst, "r+") as f:
+        f.attrs["model_config"] = np.arange(3)
+    # 7d. Dense attribute storage (fractal heap): not read by our reader, must fail closed.
+    with h5py.File(HERE / "dense_attrs.h5", "w", libver="latest") as f:
+        for i in range(20):
+            f.attrs[f"a{i}"] = "v" * 10
+    # 7e. Weights read from other files: an external raw-data file and an external link.
+    dst = HERE / "mal_h5_external.h5"
+    dst.write_bytes((HERE / "seq.h5").read_bytes())
+    with h5py.File(dst, "r+") as f:
+        f.create_dataset("leak", shape=(4,), dtype="u1", external=[("/etc/passwd", 0, 4)])
+        f["model_weights"]["other"] = h5py.ExternalLink("/tmp/other.h5", "/w")
+    # 7f. A user block before the superblock (h5py/HDF5 look at 0, 512, 1024, ...).
+    with h5py.File(HERE / "mal_h5_userblock.h5", "w", userblock_size=512) as f:
+        f.attrs["keras_version"] = "3.15.1"
+        f.attrs["model_config"] = lam_h5_cfg
     # 8. A benign, empty weights file (a real HDF5 for synthetic .keras zips).
     with h5py.File(HERE / "empty.weights.h5", "w"):
         pass
