@@ -63,10 +63,10 @@ def scan_source(
         )
     try:
         _dispatch(ctx, src, kind, head, name, location, depth, fp, family)
-        if kind != Kind.ZIP and head and name.lower().endswith(".keras"):
-            from modelsec.scanner.keras import scan_keras_polyglot  # a zip behind a prefix
+        if head and kind != Kind.ZIP and name.lower().endswith((".keras", ".h5", ".hdf5")):
+            from modelsec.scanner.keras import scan_keras_polyglot  # content behind a prefix
 
-            scan_keras_polyglot(ctx, fp, name, location, depth)
+            scan_keras_polyglot(ctx, fp, name, location, depth, kind)
     except TruncatedError as exc:
         ctx.add_error(f"{location}: truncated ({exc})")
     except _DECOMP_ERRORS as exc:

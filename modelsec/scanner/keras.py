@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable
 from typing import BinaryIO
 
-from modelsec.scanner.hdf5 import H5Error, H5File, H5Object
+from modelsec.scanner.hdf5 import H5Error, H5File, H5Object, find_superblock
 from modelsec.scanner.keras_config import check_keras_config, is_keras_module
 from modelsec.scanner.protobuf import LEN, ProtoError, fields
 from modelsec.scanner.report import FileContext, printable
@@ -103,10 +103,18 @@ def scan_keras_metadata(ctx: FileContext, src: ByteSource, location: str) -> Non
 
 
 def scan_keras_polyglot(
-    ctx: FileContext, fp: BinaryIO | None, name: str, location: str, depth: int
+    ctx: FileContext,
+    fp: BinaryIO | None,
+    name: str,
+    location: str,
+    depth: int,
+    kind: str = "unknown",
 ) -> None:
-    """A ``.keras`` file that does not start as a zip: Keras still opens it when ``zipfile``
-    finds a zip at its end (bytes prepended to the archive), so scan that zip.
+    """Content Keras finds behind a prefix that the sniffer (looking at the head) did not.
+
+    ``load_model`` opens a ``.keras`` path with ``zipfile``, which finds a zip at the END of
+    the file whatever precedes it; a ``.h5`` path goes to h5py, which finds the superblock at
+    0, 512, 1024, 2048, ... (a user block before it). ``kind`` is what the head looked like.
 
     Example:
         >>> import io, zipfile as zf
@@ -121,29 +129,53 @@ def scan_keras_polyglot(
         >>> sorted({i.threat for i in ctx.issues if i.threat})
         ['PAIT-KERAS-100']
     """
+    keras_zip = name.lower().endswith(".keras")
+    if not keras_zip and kind == "hdf5":
+        return  # already read as HDF5
     if fp is None:
-        ctx.add_error(f"{location}: .keras member that is not a zip at its start was not opened")
+        ctx.add_error(
+            f"{location}: archive member not in the format its name says; content behind a "
+            "prefix was not looked for"
+        )
         return
     try:
         fp.seek(0, 2)
         size = fp.tell()
         fp.seek(0)
-        if not zipfile.is_zipfile(fp):
-            return
+        found = zipfile.is_zipfile(fp) if keras_zip else _has_superblock(fp, size)
         fp.seek(0)
     except OSError as exc:
         ctx.add_error(f"{location}: cannot reread the file ({exc})")
         return
-    from modelsec.scanner.archive import scan_zip
-
+    if not found:
+        return
+    what = "a zip archive" if keras_zip else "an HDF5 file"
     ctx.add_issue(
-        "a zip archive follows other content (polyglot): Keras opens it as this .keras model",
+        f"{what} follows other content (polyglot): Keras opens it as this model",
         location,
         None,
         None,
-        "zip-polyglot",
+        "polyglot",
     )
-    scan_zip(ctx, ByteSource.from_file(fp, size), name, location, depth, fp)
+    src = ByteSource.from_file(fp, size)
+    if keras_zip:
+        from modelsec.scanner.archive import scan_zip
+
+        scan_zip(ctx, src, name, location, depth, fp)
+    else:
+        scan_h5(ctx, src, location)
+
+
+def _has_superblock(fp: BinaryIO, size: int) -> bool:
+    def read_at(off: int, n: int) -> bytes:
+        fp.seek(off)
+        return fp.read(n)
+
+    try:
+        find_superblock(read_at, size)
+    except H5Error:
+        return False
+    return True
 
 
 # --- legacy HDF5 ---------------------------------------------------------------------------

@@ -89,6 +89,7 @@ MALICIOUS = {
     "mal_h5_fixed.h5": K100,
     "mal_h5_training.h5": K100,
     "mal_h5_userblock.h5": K100,
+    "mal_h5_userblock4k.h5": K100,  # superblock beyond the sniffer's 4 KiB head
     "mal_h5_external.h5": K101,
 }
 

@@ -227,6 +227,9 @@ def main() -> None:
     with h5py.File(HERE / "mal_h5_userblock.h5", "w", userblock_size=512) as f:
         f.attrs["keras_version"] = "3.15.1"
         f.attrs["model_config"] = lam_h5_cfg
+    with h5py.File(HERE / "mal_h5_userblock4k.h5", "w", userblock_size=4096) as f:
+        f.attrs["keras_version"] = "3.15.1"
+        f.attrs["model_config"] = lam_h5_cfg
     # 8. A benign, empty weights file (a real HDF5 for synthetic .keras zips).
     with h5py.File(HERE / "empty.weights.h5", "w"):
         pass
