@@ -5,11 +5,14 @@ Searching the file for patterns misses JSON spelled with other spacing and anyth
 searched window, so we read the file the way the HDF5 library does: superblock (versions 0-3),
 object headers (v1 and ``OHDR`` v2, with continuation blocks), old-style groups (symbol table:
 v1 B-tree + local heap), new-style compact groups (link messages) and attribute messages, whose
-variable-length strings live in global heap collections (``GCOL``). Only metadata is read, by
-offset: the weights are never touched, so memory stays bounded and the whole file is covered.
+variable-length strings live in global heap collections (``GCOL``), and dense storage of
+links and attributes (fractal heap + v2 B-tree, :mod:`modelsec.scanner.hdf5_dense`). Only
+metadata is read, by offset: the weights are never touched, so memory stays bounded and the
+whole file is covered.
 
-What we cannot read exactly (dense storage in fractal heaps, shared messages, an unknown
-superblock) raises :class:`H5Error`, which the caller reports as an error (fail closed).
+What we cannot read exactly (shared messages, filtered heaps, an unknown superblock or message
+version, anything malformed) raises :class:`H5Error`, which the caller reports as an error
+(fail closed).
 """
 
 from __future__ import annotations
@@ -253,23 +256,35 @@ class H5File:
                 elif mtype == _MSG_LINK:
                     self._link(data, obj, queue)
                 elif mtype in (_MSG_LINK_INFO, _MSG_ATTRIBUTE_INFO):
-                    self._dense_check(mtype, data, path)
+                    self._dense(mtype, data, obj, queue)
                 elif mtype == _MSG_EXTERNAL_FILES:
                     obj.external.extend(self._external_files(data))
                 elif mtype == _MSG_LAYOUT and len(data) >= 2 and data[0] >= 4 and data[1] == 3:
                     obj.external.append("<virtual dataset sources>")
             yield obj
 
-    def _dense_check(self, mtype: int, data: bytes, path: str) -> None:
+    def _dense(self, mtype: int, data: bytes, obj: H5Object, queue: list[tuple[int, str]]) -> None:
+        """Links or attributes kept in a fractal heap, found through the name-index B-tree."""
+        from modelsec.scanner.hdf5_dense import FractalHeap, btree2_records
+
         if len(data) < 2:
             raise H5Error("short link/attribute info message")
         pos = 2 + ((8 if mtype == _MSG_LINK_INFO else 2) if data[1] & 1 else 0)
-        heap = int.from_bytes(data[pos : pos + self.so], "little")
-        if len(data) < pos + self.so:
+        if len(data) < pos + 2 * self.so:
             raise H5Error("short link/attribute info message")
-        if heap != self.undef:
-            what = "links" if mtype == _MSG_LINK_INFO else "attributes"
-            raise H5Error(f"{path}: dense {what} storage (fractal heap) is not supported")
+        heap_addr = int.from_bytes(data[pos : pos + self.so], "little")
+        index = int.from_bytes(data[pos + self.so : pos + 2 * self.so], "little")
+        if heap_addr == self.undef:
+            return  # compact storage: the messages are in the object header
+        heap = FractalHeap(self, heap_addr)
+        if mtype == _MSG_LINK_INFO:
+            for record in btree2_records(self, index, 5):  # hash(4) + heap ID(7)
+                self._link(heap.get(record[4:11]), obj, queue)
+        else:
+            for record in btree2_records(self, index, 8):  # heap ID(8) + flags + order + hash
+                if record[8] & 0x02:
+                    raise H5Error(f"{obj.path}: shared attribute in dense storage")
+                obj.attributes.append(self._attribute(heap.get(record[:8])))
 
     def _symbol_table(self, data: bytes) -> Iterator[tuple[str, int]]:
         if len(data) < 2 * self.so:
@@ -413,7 +428,9 @@ class H5File:
         for i in range(count):
             elem = value[i * esize : (i + 1) * esize]
             if cls == 3:
-                out.append(elem.rstrip(b"\x00 ") if dtype[1] & 0x0F == 2 else elem.split(b"\0")[0])
+                # What h5py hands over (numpy ``S``): only trailing NULs dropped. An embedded
+                # NUL stays, so the JSON parse fails (closed) rather than judging a prefix.
+                out.append(elem.rstrip(b"\x00"))
             else:
                 out.append(self._vlen(elem, name))
         return tuple(out)

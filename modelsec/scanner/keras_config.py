@@ -42,7 +42,7 @@ _LOADERS = frozenset(["TFSMLayer", "KerasLayer"])
 # Keys that name a file or location to read (in any layer).
 _PATH_KEYS = frozenset(["filepath", "path", "handle", "file_path", "saved_model_dir", "url"])
 # A string given here instead of a list makes the lookup layers read that file at load.
-_FILE_VALUE_KEYS = frozenset(["vocabulary", "idf_weights"])
+_FILE_VALUE_KEYS = frozenset(["vocabulary"])
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 _B64 = re.compile(r"[A-Za-z0-9+/=\s]{12,}")

@@ -52,6 +52,7 @@ BENIGN = [
     "lookup.keras",
     "seq.h5",
     "func.h5",
+    "seq_dense.h5",  # superblock v3, attributes in a fractal heap (libver="latest")
     "empty.weights.h5",
 ]
 
@@ -89,6 +90,7 @@ MALICIOUS = {
     "mal_h5_fixed.h5": K100,
     "mal_h5_training.h5": K100,
     "mal_h5_userblock.h5": K100,
+    "mal_h5_dense.h5": K100,
     "mal_h5_userblock4k.h5": K100,  # superblock beyond the sniffer's 4 KiB head
     "mal_h5_external.h5": K101,
 }
@@ -166,11 +168,18 @@ def test_h5_config_beyond_64_mib_is_read(tmp_path: pathlib.Path) -> None:
 # --- fail closed --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dense_attrs.h5", "bad_config_type.h5"])
-def test_unreadable_h5_config_fails_closed(tmp_path: pathlib.Path, name: str) -> None:
-    f = _scan_one(tmp_path, name, (DATA / name).read_bytes())
+def test_non_string_h5_config_fails_closed(tmp_path: pathlib.Path) -> None:
+    f = _scan_one(tmp_path, "m.h5", (DATA / "bad_config_type.h5").read_bytes())
     assert _errors_issue(f), f.issues_detected
     assert f.error_message
+
+
+@pytest.mark.parametrize("sig", [b"FRHP", b"BTHD", b"BTLF"])
+def test_broken_dense_storage_fails_closed(tmp_path: pathlib.Path, sig: bytes) -> None:
+    data = (DATA / "mal_h5_dense.h5").read_bytes()
+    assert data.count(sig) >= 1
+    f = _scan_one(tmp_path, "m.h5", data.replace(sig, b"XXXX"))
+    assert _errors_issue(f), f.issues_detected
 
 
 def test_truncated_h5_fails_closed(tmp_path: pathlib.Path) -> None:
@@ -197,13 +206,14 @@ def test_polyglot_member_without_file_fails_closed(scan_files: Scan) -> None:
     assert _errors_issue(f), f.issues_detected
 
 
-def test_mutated_h5_never_crashes_the_scan() -> None:
-    data = (DATA / "seq.h5").read_bytes()
+@pytest.mark.parametrize("name", ["seq.h5", "mal_h5_dense.h5"])
+def test_mutated_h5_never_crashes_the_scan(name: str) -> None:
+    data = (DATA / name).read_bytes()
     rng = random.Random(1234)
     for _ in range(300):
         mutated = bytearray(data)
         for _ in range(rng.randint(1, 8)):
-            pos = rng.randrange(0, 4096)
+            pos = rng.randrange(0, min(len(data), 8192))
             mutated[pos] = rng.randrange(256)
         ctx = FileContext("m.h5", ScanLimits())
         scan_h5(ctx, ByteSource.from_bytes(bytes(mutated)), "m.h5")

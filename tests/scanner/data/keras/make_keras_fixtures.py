@@ -213,10 +213,17 @@ def main() -> None:
     dst.write_bytes((HERE / "seq.h5").read_bytes())
     with h5py.File(dst, "r+") as f:
         f.attrs["model_config"] = np.arange(3)
-    # 7d. Dense attribute storage (fractal heap): not read by our reader, must fail closed.
-    with h5py.File(HERE / "dense_attrs.h5", "w", libver="latest") as f:
-        for i in range(20):
-            f.attrs[f"a{i}"] = "v" * 10
+    # 7d. Dense attribute storage (fractal heap + v2 B-tree): libver="latest" and many
+    # attributes. Real Keras output written into such a file, then the Lambda variant.
+    from keras.src.legacy.saving import legacy_h5_format
+
+    for stem, cfg in (("seq_dense", None), ("mal_h5_dense", lam_h5_cfg)):
+        with h5py.File(HERE / f"{stem}.h5", "w", libver="latest") as f:
+            legacy_h5_format.save_model_to_hdf5(models["seq"], f)
+            for i in range(20):
+                f.attrs[f"note{i}"] = "v" * 10
+            if cfg is not None:
+                f.attrs["model_config"] = cfg
     # 7e. Weights read from other files: an external raw-data file and an external link.
     dst = HERE / "mal_h5_external.h5"
     dst.write_bytes((HERE / "seq.h5").read_bytes())
