@@ -37,6 +37,9 @@ KERAS_MODULES = (
     "keras_cv",
 )
 _MAX_DEPTH = 500
+_CONTAINERS = (dict, list, str)
+# A JSON path as a parent-linked chain: (parent, key or index), None at the root.
+_Path = tuple[object, str | int] | None
 # Layers whose whole purpose is to load another artifact from a path or URL.
 _LOADERS = frozenset(["TFSMLayer", "KerasLayer"])
 # Keys that name a file or location to read (in any layer).
@@ -84,8 +87,9 @@ class _Walker:
         self.location = location
 
     def walk(self, doc: object) -> None:
-        # (node, depth, key it sits under, short class name of the enclosing object, path)
-        stack: list[tuple[object, int, str, str, str]] = [(doc, 0, "", "", "$")]
+        # (node, depth, key it sits under, short class name of the enclosing object, path).
+        # Paths are parent-linked tuples, rendered only when a finding needs one.
+        stack: list[tuple[object, int, str, str, _Path]] = [(doc, 0, "", "", None)]
         while stack:
             node, depth, key, owner, path = stack.pop()
             if depth > _MAX_DEPTH:
@@ -94,20 +98,24 @@ class _Walker:
             if isinstance(node, list):
                 # Items of a list are not the value of its key ("vocabulary": [...] is inline).
                 stack.extend(
-                    (v, depth + 1, "[]", owner, f"{path}[{i}]") for i, v in enumerate(node)
+                    (v, depth + 1, "[]", owner, (path, i))
+                    for i, v in enumerate(node)
+                    if isinstance(v, _CONTAINERS)
                 )
             elif isinstance(node, dict):
                 cls = _short(node.get("class_name")) or owner
                 self._node(node, path)
                 stack.extend(
-                    (v, depth + 1, str(k), cls, clip_path(f"{path}.{k}")) for k, v in node.items()
+                    (v, depth + 1, str(k), cls, (path, str(k)))
+                    for k, v in node.items()
+                    if isinstance(v, _CONTAINERS)
                 )
             elif isinstance(node, str):
                 self._string(node, key, owner, path)
 
     # --- dicts --------------------------------------------------------------------------
 
-    def _node(self, node: dict[str, object], path: str) -> None:
+    def _node(self, node: dict[str, object], path: _Path) -> None:
         cls = node.get("class_name")
         module = node.get("module")
         cfg = node.get("config")
@@ -124,7 +132,7 @@ class _Walker:
             package = registered.split(">", 1)[0]
             if not is_keras_module(package):
                 self.ctx.add_issue(
-                    f"config needs custom object {printable(registered)!r} at {path} "
+                    f"config needs custom object {printable(registered)!r} at {render_path(path)} "
                     "(code from outside Keras, registered by the loading program)",
                     self.location,
                     "PAIT-KERAS-301",
@@ -133,10 +141,10 @@ class _Walker:
                 )
         if node.get("safe_mode") is False:
             self.ctx.add_issue(
-                f"config disables safe_mode at {path}", self.location, "PAIT-KERAS-101"
+                f"config disables safe_mode at {render_path(path)}", self.location, "PAIT-KERAS-101"
             )
 
-    def _lambda_layer(self, cfg: dict[str, object], path: str) -> None:
+    def _lambda_layer(self, cfg: dict[str, object], path: _Path) -> None:
         fn = cfg.get("function")
         if isinstance(fn, dict) and fn.get("class_name") == "__lambda__":
             return  # reported when the walk reaches the function itself
@@ -147,7 +155,8 @@ class _Walker:
             return
         shown = json.dumps(fn)[:200] if fn is not None else "?"
         self.ctx.add_issue(
-            f"Lambda layer at {path} calls a Python function at run time: {printable(shown)}",
+            f"Lambda layer at {render_path(path)} calls a Python function at run time: "
+            f"{printable(shown)}",
             self.location,
             "PAIT-KERAS-300",
             "keras.layers",
@@ -155,7 +164,7 @@ class _Walker:
         )
 
     def _module(
-        self, node: dict[str, object], module: str, cls: object, cfg: object, path: str
+        self, node: dict[str, object], module: str, cls: object, cfg: object, path: _Path
     ) -> None:
         if cls == "function" and isinstance(cfg, str):
             name = cfg
@@ -170,23 +179,23 @@ class _Walker:
         level, reason = verdict
         dotted = printable(f"{module}.{name}" if name else module)
         if level == UNSAFE:
-            desc = f"config makes Keras import {dotted} at load ({reason}) at {path}"
+            desc = f"config makes Keras import {dotted} at load ({reason}) at {render_path(path)}"
             threat = "PAIT-KERAS-100"
         else:
             desc = (
                 f"config imports {dotted} from outside Keras at load (safe_mode bypass, "
-                f"CVE-2025-1550; {reason}) at {path}"
+                f"CVE-2025-1550; {reason}) at {render_path(path)}"
             )
             threat = "PAIT-KERAS-301"
         self.ctx.add_issue(
             desc, self.location, threat, printable(module, 256), printable(name, 256) or None
         )
 
-    def _bytecode(self, path: str, what: str) -> None:
+    def _bytecode(self, path: _Path, what: str) -> None:
         # One issue per file location for all bytecode (add_issue merges identical keys).
         self.ctx.add_issue(
-            f"{what} at {path}: Python bytecode run when the model is loaded with safe_mode "
-            "off and on every call",
+            f"{what} at {render_path(path)}: Python bytecode run when the model is loaded "
+            "with safe_mode off and on every call",
             self.location,
             "PAIT-KERAS-100",
             "keras.layers",
@@ -195,10 +204,10 @@ class _Walker:
 
     # --- strings ------------------------------------------------------------------------
 
-    def _string(self, value: str, key: str, owner: str, path: str) -> None:
+    def _string(self, value: str, key: str, owner: str, path: _Path) -> None:
         if "enable_unsafe_deserialization" in value:
             self.ctx.add_issue(
-                f"config calls enable_unsafe_deserialization at {path}",
+                f"config calls enable_unsafe_deserialization at {render_path(path)}",
                 self.location,
                 "PAIT-KERAS-101",
             )
@@ -209,7 +218,7 @@ class _Walker:
         )
         if loads and value.strip():
             self.ctx.add_issue(
-                f"{owner or 'config'} at {path} loads an external artifact "
+                f"{owner or 'config'} at {render_path(path)} loads an external artifact "
                 f"{printable(value)!r} that this scan did not inspect",
                 self.location,
                 "PAIT-KERAS-101",
@@ -219,7 +228,7 @@ class _Walker:
         if len(value) >= 12 and _B64.fullmatch(value):
             self._base64(value, path)
 
-    def _base64(self, value: str, path: str) -> None:
+    def _base64(self, value: str, path: _Path) -> None:
         try:
             raw = base64.b64decode("".join(value.split()), validate=True)
         except (binascii.Error, ValueError):
@@ -233,7 +242,7 @@ class _Walker:
         scan_pickle(
             self.ctx,
             ByteSource.from_bytes(raw),
-            f"{self.location}:{path}",
+            f"{self.location}:{render_path(path)}",
             Family.KERAS,
             probe=not proto,
         )
@@ -247,9 +256,22 @@ def _is_code_object(raw: bytes) -> bool:
     return all(c < 256 for c in counts)
 
 
-def clip_path(path: str) -> str:
-    """Keep JSON paths in findings short (deep trees)."""
-    return path if len(path) <= 300 else "…" + path[-299:]
+def render_path(path: _Path) -> str:
+    """``$.config.layers[1].config`` for a parent-linked path (clipped for deep trees).
+
+    Example:
+        >>> render_path(((((None, "config"), "layers"), 1), "config"))
+        '$.config.layers[1].config'
+    """
+    parts: list[str] = []
+    node: object = path
+    while isinstance(node, tuple):
+        parent, label = node
+        parts.append(f"[{label}]" if isinstance(label, int) else f".{label}")
+        node = parent
+    out = "$" + "".join(reversed(parts))
+    # Keys are attacker-controlled: escaped, and the innermost end kept when clipped.
+    return printable(out if len(out) <= 300 else "…" + out[-299:], 300)
 
 
 def check_keras_config(ctx: FileContext, doc: object, location: str) -> None:
