@@ -48,7 +48,7 @@ _PATH_KEYS = frozenset(["filepath", "path", "handle", "file_path", "saved_model_
 _FILE_VALUE_KEYS = frozenset(["vocabulary"])
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
-_B64 = re.compile(r"[A-Za-z0-9+/=\s]{12,}")
+_B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]{12,}")
 # Pickle opcodes a protocol 0/1 stream can start with (PROTO for 2+ is checked separately).
 _PICKLE0_START = frozenset(b"(cSVIJKLFGNXTU])}ilP")
 
@@ -229,8 +229,11 @@ class _Walker:
             self._base64(value, path)
 
     def _base64(self, value: str, path: _Path) -> None:
+        text = "".join(value.split())
+        if "-" in text or "_" in text:  # the URL-safe alphabet
+            text = text.replace("-", "+").replace("_", "/")
         try:
-            raw = base64.b64decode("".join(value.split()), validate=True)
+            raw = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             return
         if _is_code_object(raw):

@@ -297,6 +297,15 @@ def test_base64_bytecode_string_anywhere() -> None:
     assert K100 in _threats(_judge(doc))
 
 
+def test_urlsafe_base64_pickle_anywhere() -> None:
+    gadget = b"cos\nsystem\n(S'id ~'\ntR."  # protocol 0: no PROTO opcode to spot
+    encoded = base64.urlsafe_b64encode(gadget).decode()
+    assert "-" in encoded
+    doc = {"class_name": "Dense", "config": {"name": encoded}}
+    ctx = _judge(doc)
+    assert any(i.threat == K100 and i.operator == "system" for i in ctx.issues), ctx.issues
+
+
 def test_registered_custom_object_reported() -> None:
     doc = {
         "module": "keras.layers",
