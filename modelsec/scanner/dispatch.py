@@ -63,7 +63,7 @@ def scan_source(
         )
     try:
         _dispatch(ctx, src, kind, head, name, location, depth, fp, family)
-        if head and kind != Kind.ZIP and name.lower().endswith((".keras", ".h5", ".hdf5")):
+        if head and name.lower().endswith((".keras", ".h5", ".hdf5")):
             from modelsec.scanner.keras import scan_keras_polyglot  # content behind a prefix
 
             scan_keras_polyglot(ctx, fp, name, location, depth, kind)

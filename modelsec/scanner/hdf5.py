@@ -104,19 +104,19 @@ class H5File:
             self.so, self.sl = head[13], head[14]
             self._check_sizes()
             pos = sb + (24 if version == 0 else 28)
-            base = self._addr(pos)
             entry = pos + 4 * self.so
-            self.base = base if base else sb
             self.root = self._addr(entry + self.so)
         elif version in (2, 3):
             self.so, self.sl = head[9], head[10]
             self._check_sizes()
             pos = sb + 12
-            base = self._addr(pos)
-            self.base = base if base else sb
             self.root = self._addr(pos + 3 * self.so)
         else:
             raise H5Error(f"unsupported superblock version {version}")
+        # Addresses are relative to the base address, which the HDF5 library takes to be where
+        # it found the superblock whatever the stored field says (H5F__super_read): so do we,
+        # or a forged base field would show us other structures than h5py reads.
+        self.base = sb
         self.undef = (1 << (8 * self.so)) - 1
 
     # --- primitives ---------------------------------------------------------------------

@@ -130,8 +130,8 @@ def scan_keras_polyglot(
         ['PAIT-KERAS-100']
     """
     keras_zip = name.lower().endswith(".keras")
-    if not keras_zip and kind == "hdf5":
-        return  # already read as HDF5
+    if kind == ("zip" if keras_zip else "hdf5"):
+        return  # already read as what Keras opens
     if fp is None:
         ctx.add_error(
             f"{location}: archive member not in the format its name says; content behind a "

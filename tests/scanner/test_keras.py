@@ -198,6 +198,29 @@ def test_fake_weights_h5_in_keras_zip_fails_closed(scan_files: Scan) -> None:
     assert _errors_issue(f), f.issues_detected
 
 
+def test_h5_forged_base_address_ignored_like_hdf5(tmp_path: pathlib.Path) -> None:
+    # The library reads relative to where it found the superblock (512), not the stored 1024.
+    data = bytearray((DATA / "mal_h5_userblock.h5").read_bytes())
+    assert data[512 + 24 : 512 + 32] == struct.pack("<Q", 512)
+    data[512 + 24 : 512 + 32] = struct.pack("<Q", 1024)
+    f = _scan_one(tmp_path, "m.h5", bytes(data))
+    assert K100 in threats_of(f), f.issues_detected
+    assert f.error_message is None
+
+
+def test_h5_behind_a_zip_head_is_read(tmp_path: pathlib.Path) -> None:
+    # A zip archive in the HDF5 user block: sniffed as a zip, opened by h5py as HDF5.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("readme.txt", b"x" * 400)
+    head = buf.getvalue()
+    h5 = (DATA / "mal_h5_userblock4k.h5").read_bytes()
+    assert len(head) <= 4096 and h5[4096:4104] == b"\x89HDF\r\n\x1a\n"
+    blob = head + bytes(4096 - len(head)) + h5[4096:]
+    f = _scan_one(tmp_path, "m.h5", blob)
+    assert K100 in threats_of(f), f.issues_detected
+
+
 def test_polyglot_member_without_file_fails_closed(scan_files: Scan) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
