@@ -230,7 +230,7 @@ def _scan_member(
 
         scan_torchscript_code(ctx, msrc, mloc)
         return
-    if kind == "keras" and lower == "config.json":
+    if kind == "keras" and lower in ("config.json", "metadata.json"):
         from modelsec.scanner.keras import scan_keras_config
 
         scan_keras_config(ctx, msrc, mloc)

@@ -63,6 +63,10 @@ def scan_source(
         )
     try:
         _dispatch(ctx, src, kind, head, name, location, depth, fp, family)
+        if head and name.lower().endswith((".keras", ".h5", ".hdf5")):
+            from modelsec.scanner.keras import scan_keras_polyglot  # content behind a prefix
+
+            scan_keras_polyglot(ctx, fp, name, location, depth, kind)
     except TruncatedError as exc:
         ctx.add_error(f"{location}: truncated ({exc})")
     except _DECOMP_ERRORS as exc:
@@ -139,6 +143,10 @@ def _dispatch(
 
         if not scan_onnx(ctx, src, location):
             ctx.add_error(f"{location}: not an ONNX protobuf")
+    elif kind == Kind.TF_PB and posixpath.basename(name.lower()) == "keras_metadata.pb":
+        from modelsec.scanner.keras import scan_keras_metadata
+
+        scan_keras_metadata(ctx, src, location)
     elif kind == Kind.TF_PB:
         from modelsec.scanner.savedmodel import scan_savedmodel
 

@@ -1,189 +1,318 @@
-"""Keras: v3 ``.keras`` configs (``config.json`` in the zip), model JSON, and legacy ``.h5``.
+"""Keras containers: v3 ``.keras`` zips, legacy ``.h5``, SavedModel ``keras_metadata.pb``.
 
-Keras rebuilds a model by importing ``module`` + ``class_name`` for every serialized object.
-That is how Lambda layers carry Python bytecode (run at load when ``safe_mode`` is off and at
-every call), and how a config names a function outside Keras (``{"module": "builtins",
-"class_name": "function", "config": "exec"}``) that older Keras imported even in safe mode
-(CVE-2025-1550). We walk the whole JSON tree, so nesting inside Sequential/Functional/custom
-containers does not hide a layer.
+Each container is parsed to reach the configuration JSON exactly where Keras reads it
+(``config.json`` in the zip, the ``model_config``/``training_config`` attributes of the HDF5 root
+group read through the HDF5 structure, the ``metadata`` strings of the ``keras_metadata.pb``
+protobuf); the parsed tree is then judged by :func:`check_keras_config`. Whatever cannot be
+located or decoded is an error (fail closed), never a pass.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import zipfile
+from collections.abc import Callable
+from typing import BinaryIO
 
-from modelsec.scanner.denylist import denied_reason
+from modelsec.scanner.hdf5 import H5Error, H5File, H5Object, find_superblock
+from modelsec.scanner.keras_config import check_keras_config, is_keras_module
+from modelsec.scanner.protobuf import LEN, ProtoError, fields
 from modelsec.scanner.report import FileContext, printable
-from modelsec.scanner.source import ByteSource
+from modelsec.scanner.source import ByteSource, TruncatedError
 
-__all__ = ["check_keras_config", "scan_h5", "scan_keras_config"]
+__all__ = [
+    "check_keras_config",
+    "scan_h5",
+    "scan_keras_config",
+    "scan_keras_metadata",
+    "scan_keras_polyglot",
+]
 
-_KERAS_MODULES = (
-    "keras",
-    "tf_keras",
-    "tensorflow.keras",
-    "tensorflow.python.keras",
-    "keras_hub",
-    "keras_nlp",
-    "keras_cv",
-)
-_MAX_DEPTH = 500
+# Root attributes Keras' legacy loader json-decodes and deserializes.
+_H5_CONFIGS = ("model_config", "training_config")
 
 
-def _is_keras_module(module: str) -> bool:
-    return any(module == m or module.startswith(m + ".") for m in _KERAS_MODULES)
+def _parse_json(ctx: FileContext, raw: bytes, location: str, what: str) -> object:
+    """``json.loads`` as Keras does it, or ``None`` after recording an error."""
+    if len(raw) > ctx.limits.max_json_bytes:
+        ctx.add_error(f"{location}: {what} larger than {ctx.limits.max_json_bytes} bytes")
+        return None
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        ctx.add_error(f"{location}: invalid {what} ({printable(str(exc))})")
+        return None
 
 
-def check_keras_config(ctx: FileContext, doc: object, location: str) -> None:
-    """Report Lambda layers, non-Keras modules and unsafe toggles anywhere in a config tree.
+def scan_keras_config(ctx: FileContext, src: ByteSource, location: str) -> None:
+    """Parse ``config.json`` (or ``metadata.json``) of a ``.keras`` archive and judge it.
 
     Example:
         >>> from modelsec.scanner.limits import ScanLimits
         >>> ctx = FileContext("m.keras", ScanLimits())
-        >>> cfg = {"class_name": "Sequential", "config": {"layers": [
-        ...     {"class_name": "Lambda", "config": {"function": {"class_name": "__lambda__",
-        ...      "config": {"code": "4wEAAAAA"}}}}]}}
-        >>> check_keras_config(ctx, cfg, "m.keras!config.json")
+        >>> doc = b'{"class_name" : "Dense", "module" : "os", "config" : {}}'
+        >>> scan_keras_config(ctx, ByteSource.from_bytes(doc), "m.keras!config.json")
         >>> ctx.issues[0].threat
         'PAIT-KERAS-100'
     """
-    ctx.scanned = True
-    stack: list[tuple[object, int]] = [(doc, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > _MAX_DEPTH:
-            ctx.add_error(f"{location}: config nested deeper than {_MAX_DEPTH}")
-            return
-        if isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-            continue
-        if not isinstance(node, dict):
-            if isinstance(node, str) and "enable_unsafe_deserialization" in node:
-                ctx.add_issue(
-                    "config calls enable_unsafe_deserialization", location, "PAIT-KERAS-101"
-                )
-            continue
-        _check_node(ctx, node, location)
-        stack.extend((v, depth + 1) for v in node.values())
-
-
-def _check_node(ctx: FileContext, node: dict[str, object], location: str) -> None:
-    cls = node.get("class_name")
-    module = node.get("module")
-    cfg = node.get("config")
-    if isinstance(cls, str) and cls.rsplit(">", 1)[-1].rsplit(".", 1)[-1] == "Lambda":
-        fn = cfg.get("function") if isinstance(cfg, dict) else None
-        bytecode = isinstance(fn, dict) and fn.get("class_name") == "__lambda__"
-        legacy_bytecode = isinstance(cfg, dict) and cfg.get("function_type") == "lambda"
-        if bytecode or legacy_bytecode or (isinstance(fn, (list, str)) and not _named(fn)):
-            ctx.add_issue(
-                "Lambda layer carries serialized Python bytecode, run when the model is loaded "
-                "with safe_mode off and on every call",
-                location,
-                "PAIT-KERAS-100",
-                "keras.layers",
-                "Lambda",
-            )
-        else:
-            ctx.add_issue(
-                "Lambda layer calls a Python function at run time: "
-                f"{printable(json.dumps(fn)[:200] if fn is not None else '?')}",
-                location,
-                "PAIT-KERAS-300",
-                "keras.layers",
-                "Lambda",
-            )
-    if isinstance(module, str) and module and not _is_keras_module(module):
-        name = cfg if cls == "function" and isinstance(cfg, str) else cls
-        dotted = f"{module}.{name}" if isinstance(name, str) else module
-        reason = denied_reason(dotted)
-        if reason is not None:
-            ctx.add_issue(
-                f"config makes Keras import {printable(dotted)} at load ({reason})",
-                location,
-                "PAIT-KERAS-100",
-                printable(module, 256),
-                printable(str(name), 256) if name is not None else None,
-            )
-        else:
-            ctx.add_issue(
-                f"config imports {printable(dotted)} from outside Keras at load "
-                "(safe_mode bypass, CVE-2025-1550)",
-                location,
-                "PAIT-KERAS-301",
-                printable(module, 256),
-                printable(str(name), 256) if name is not None else None,
-            )
-    if node.get("safe_mode") is False:
-        ctx.add_issue("config disables safe_mode", location, "PAIT-KERAS-101")
-
-
-def _named(fn: object) -> bool:
-    # Legacy Keras serialises a named function as its name (str) and lambdas as bytecode lists.
-    return isinstance(fn, str) and fn.isidentifier()
-
-
-def scan_keras_config(ctx: FileContext, src: ByteSource, location: str) -> None:
-    """Parse ``config.json`` of a ``.keras`` archive and check it."""
     raw = src.read(ctx.limits.max_json_bytes + 1)
-    if len(raw) > ctx.limits.max_json_bytes:
-        ctx.add_error(f"{location}: config.json larger than {ctx.limits.max_json_bytes} bytes")
+    doc = _parse_json(ctx, raw, location, location.rsplit("!", 1)[-1])
+    if doc is not None:
+        check_keras_config(ctx, doc, location)
+
+
+def scan_keras_metadata(ctx: FileContext, src: ByteSource, location: str) -> None:
+    """SavedModel ``keras_metadata.pb``: every node's ``metadata`` JSON string, judged.
+
+    ``SavedMetadata { repeated SavedObject nodes = 1; }`` and ``SavedObject { ... string
+    metadata = 5; }``: tf.keras rebuilds each layer from that JSON (Lambda bytecode included).
+
+    Example:
+        >>> from modelsec.scanner.limits import ScanLimits
+        >>> meta = b'{"class_name" : "Lambda", "config" : {"function_type" : "lambda"}}'
+        >>> node = b"\\x2a" + bytes([len(meta)]) + meta
+        >>> blob = b"\\x0a" + bytes([len(node)]) + node
+        >>> ctx = FileContext("keras_metadata.pb", ScanLimits())
+        >>> scan_keras_metadata(ctx, ByteSource.from_bytes(blob), "keras_metadata.pb")
+        >>> ctx.issues[0].threat
+        'PAIT-KERAS-100'
+    """
+    ctx.add_format("keras_metadata")
+    ctx.scanned = True
+    nodes = 0
+    try:
+        for f, wt, v in fields(src, None):
+            if f != 1 or wt != LEN:
+                continue
+            nodes += 1
+            for f2, wt2, v2 in fields(src, src.pos + v):
+                if f2 != 5 or wt2 != LEN or v2 == 0:
+                    continue
+                if v2 > ctx.limits.max_json_bytes:
+                    ctx.add_error(f"{location}: node metadata larger than the JSON limit")
+                    continue
+                doc = _parse_json(ctx, src.read_exact(v2), location, "node metadata JSON")
+                if doc is not None:
+                    check_keras_config(ctx, doc, location)
+    except (ProtoError, TruncatedError) as exc:
+        ctx.add_error(f"{location}: malformed keras_metadata.pb ({exc})")
+        return
+    if nodes == 0:
+        ctx.add_error(f"{location}: keras_metadata.pb holds no SavedObject node")
+
+
+def scan_keras_polyglot(
+    ctx: FileContext,
+    fp: BinaryIO | None,
+    name: str,
+    location: str,
+    depth: int,
+    kind: str = "unknown",
+) -> None:
+    """Content Keras finds behind a prefix that the sniffer (looking at the head) did not.
+
+    ``load_model`` opens a ``.keras`` path with ``zipfile``, which finds a zip at the END of
+    the file whatever precedes it; a ``.h5`` path goes to h5py, which finds the superblock at
+    0, 512, 1024, 2048, ... (a user block before it). ``kind`` is what the head looked like.
+
+    Example:
+        >>> import io, zipfile as zf
+        >>> from modelsec.scanner.limits import ScanLimits
+        >>> buf = io.BytesIO()
+        >>> with zf.ZipFile(buf, "w") as z:
+        ...     z.writestr("config.json", '{"class_name":"x","module":"os","config":{}}')
+        ...     z.writestr("metadata.json", "{}")
+        >>> ctx = FileContext("m.keras", ScanLimits())
+        >>> scan_keras_polyglot(ctx, io.BytesIO(b"JUNK" * 10 + buf.getvalue()), "m.keras",
+        ...     "m.keras", 0)
+        >>> sorted({i.threat for i in ctx.issues if i.threat})
+        ['PAIT-KERAS-100']
+    """
+    keras_zip = name.lower().endswith(".keras")
+    if kind == ("zip" if keras_zip else "hdf5"):
+        return  # already read as what Keras opens
+    if fp is None:
+        ctx.add_error(
+            f"{location}: archive member not in the format its name says; content behind a "
+            "prefix was not looked for"
+        )
         return
     try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        ctx.add_error(f"{location}: invalid config.json ({exc})")
+        fp.seek(0, 2)
+        size = fp.tell()
+        fp.seek(0)
+        found = zipfile.is_zipfile(fp) if keras_zip else _has_superblock(fp, size)
+        fp.seek(0)
+    except OSError as exc:
+        ctx.add_error(f"{location}: cannot reread the file ({exc})")
         return
-    check_keras_config(ctx, doc, location)
+    if not found:
+        return
+    what = "a zip archive" if keras_zip else "an HDF5 file"
+    ctx.add_issue(
+        f"{what} follows other content (polyglot): Keras opens it as this model",
+        location,
+        None,
+        None,
+        "polyglot",
+    )
+    src = ByteSource.from_file(fp, size)
+    if keras_zip:
+        from modelsec.scanner.archive import scan_zip
+
+        scan_zip(ctx, src, name, location, depth, fp)
+    else:
+        scan_h5(ctx, src, location)
 
 
-_H5_LAMBDA = re.compile(rb'"class_name":\s*"Lambda"')
-_H5_MODULE = re.compile(rb'"module":\s*"([A-Za-z_][\w.]{0,200})"')
-_H5_UNSAFE = re.compile(rb'"function_type":\s*"lambda"')
+def _has_superblock(fp: BinaryIO, size: int) -> bool:
+    def read_at(off: int, n: int) -> bytes:
+        fp.seek(off)
+        return fp.read(n)
+
+    try:
+        find_superblock(read_at, size)
+    except H5Error:
+        return False
+    return True
+
+
+# --- legacy HDF5 ---------------------------------------------------------------------------
+
+
+def _random_access(
+    ctx: FileContext, src: ByteSource, location: str
+) -> tuple[Callable[[int, int], bytes], int] | None:
+    """``read_at(offset, n)`` over ``src``: by seeking when it can, else from a bounded buffer."""
+    # ByteSource is forward-only; files and stored zip members expose their seek, which is all
+    # HDF5 needs to read its metadata without loading the weights.
+    seek, read, size = src._seek, src._read, src.size
+    if seek is not None and size is not None:
+
+        def read_at(off: int, n: int) -> bytes:
+            seek(off)
+            parts, need = [], n
+            while need > 0:
+                chunk = read(need)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                need -= len(chunk)
+            return b"".join(parts)
+
+        return read_at, size
+    data = src.read(ctx.limits.max_in_memory_bytes + 1)
+    if len(data) > ctx.limits.max_in_memory_bytes:
+        ctx.add_error(
+            f"{location}: compressed HDF5 larger than {ctx.limits.max_in_memory_bytes} bytes "
+            "was not inspected"
+        )
+        return None
+    return (lambda off, n: data[off : off + n]), len(data)
 
 
 def scan_h5(ctx: FileContext, src: ByteSource, location: str) -> None:
-    """Legacy Keras ``.h5``: search the stored model config for Lambda bytecode and modules.
+    """Legacy Keras ``.h5`` (and any HDF5): read the root attributes through the HDF5 structure.
 
-    HDF5 has no stdlib reader; the model config is a JSON attribute stored verbatim, so a
-    bounded streaming search of the file finds it without parsing HDF5.
+    Every object reachable from the root group is visited; the ``model_config`` and
+    ``training_config`` root attributes are parsed as JSON and judged, as is any string
+    attribute holding a Keras-like JSON object. External links and external raw-data files
+    (content read from other files) are reported. A file whose structure cannot be followed is
+    an error, with a last-resort search of the whole file for Lambda bytecode and modules.
+
+    Example:
+        >>> from modelsec.scanner.limits import ScanLimits
+        >>> ctx = FileContext("fake.h5", ScanLimits())
+        >>> fake = b"\\x89HDF\\r\\n\\x1a\\n" + bytes(100)
+        >>> scan_h5(ctx, ByteSource.from_bytes(fake), "fake.h5")
+        >>> ctx.errors
+        ['fake.h5: HDF5 structure not readable (bad offset/length sizes 0/0)']
     """
-    budget = ctx.limits.max_text_bytes * 4
-    tail = b""
-    keras = False
-    lam = False
+    access = _random_access(ctx, src, location)
+    if access is None:
+        return
+    read_at, size = access
+    try:
+        h5 = H5File(read_at, size)
+        for obj in h5.objects():
+            _h5_object(ctx, obj, location)
+    except H5Error as exc:
+        ctx.add_error(f"{location}: HDF5 structure not readable ({exc})")
+        _salvage(ctx, read_at, size, location)
+        return
+    ctx.scanned = True
+
+
+def _h5_object(ctx: FileContext, obj: H5Object, location: str) -> None:
+    root = obj.path == "/"
+    names = {a.name for a in obj.attributes}
+    if root and names & {"model_config", "keras_version", "training_config"}:
+        ctx.add_format("keras_legacy_h5")
+    for attr in obj.attributes:
+        where = f"{location}:{printable(obj.path)}@{printable(attr.name)}"
+        if root and attr.name in _H5_CONFIGS:
+            if attr.strings is None or len(attr.strings) != 1:
+                ctx.add_error(f"{where}: Keras config attribute is not a single string")
+                continue
+            doc = _parse_json(ctx, attr.strings[0], where, attr.name)
+            if doc is not None:
+                check_keras_config(ctx, doc, where)
+            continue
+        for value in attr.strings or ():
+            # Any other string holding a Keras-like object is judged too (never trusted).
+            if value.lstrip()[:1] != b"{" or b"class_name" not in value:
+                continue
+            try:
+                doc = json.loads(value.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                continue
+            check_keras_config(ctx, doc, where)
+    for ext in obj.external:
+        ctx.add_issue(
+            f"HDF5 object {printable(obj.path)} reads content from outside this file "
+            f"({printable(ext)}), which this scan did not inspect",
+            f"{location}:{printable(obj.path)}",
+            "PAIT-KERAS-101",
+            None,
+            "hdf5-external",
+        )
+
+
+_SALVAGE_LAMBDA = re.compile(
+    rb'"(?:class_name|function_type)"\s*:\s*"(?:Lambda|lambda|__lambda__)"'
+)
+_SALVAGE_MODULE = re.compile(rb'"module"\s*:\s*"([A-Za-z_][\w.]{0,200})"')
+
+
+def _salvage(
+    ctx: FileContext, read_at: Callable[[int, int], bytes], size: int, location: str
+) -> None:
+    """After a structural failure (already an error): name what the bytes show, whole file."""
+    step, overlap = 1 << 20, 1024
     modules: set[str] = set()
-    read = 0
-    while read < budget:
-        chunk = src.read_chunk()
-        if not chunk:
-            break
-        read += len(chunk)
-        window = tail + chunk
-        keras = keras or b"keras_version" in window or b"model_config" in window
-        lam = lam or bool(_H5_LAMBDA.search(window)) or bool(_H5_UNSAFE.search(window))
-        for m in _H5_MODULE.finditer(window):
+    lam = False
+    for off in range(0, size, step):
+        window = read_at(max(0, off - overlap), step + overlap)
+        lam = lam or bool(_SALVAGE_LAMBDA.search(window))
+        for m in _SALVAGE_MODULE.finditer(window):
             if len(modules) < 100:
                 modules.add(m.group(1).decode("ascii"))
-        tail = window[-512:]
-    if not keras:
-        return
-    ctx.add_format("keras_legacy_h5")
-    ctx.scanned = True
     if lam:
+        ctx.scanned = True
         ctx.add_issue(
-            "Lambda layer in a legacy HDF5 model (Python bytecode run at load and call)",
+            "Lambda bytecode in an HDF5 file whose structure could not be read",
             location,
             "PAIT-KERAS-100",
             "keras.layers",
             "Lambda",
         )
-    for module in sorted(modules):
-        if not _is_keras_module(module):
-            ctx.add_issue(
-                f"config imports from module {module} outside Keras at load",
-                location,
-                "PAIT-KERAS-100" if denied_reason(module) else "PAIT-KERAS-301",
-                module,
-            )
+    for module in sorted(m for m in modules if not is_keras_module(m)):
+        ctx.scanned = True
+        ctx.add_issue(
+            f"module {module} outside Keras named in an HDF5 file whose structure could not "
+            "be read",
+            location,
+            "PAIT-KERAS-301",
+            module,
+        )

@@ -17,6 +17,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 # --- pickle opcodes -------------------------------------------------------------------------
 
@@ -284,12 +285,16 @@ def gguf(
     return out
 
 
+_EMPTY_H5 = Path(__file__).parent / "data" / "keras" / "empty.weights.h5"
+
+
 def keras_zip(config: object) -> bytes:
     return zip_bytes(
         [
             ("metadata.json", json.dumps({"keras_version": "3.5.0"}).encode()),
             ("config.json", json.dumps(config).encode()),
-            ("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(100)),
+            # A real (empty) HDF5 file: the scanner parses HDF5 and fails closed on fakes.
+            ("model.weights.h5", _EMPTY_H5.read_bytes()),
         ],
         compression=zipfile.ZIP_DEFLATED,
     )
