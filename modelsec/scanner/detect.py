@@ -19,7 +19,7 @@ import pickletools
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Callable
+from typing import Protocol
 
 __all__ = ["Kind", "expected_kinds", "identify", "pickle_may_start", "sniff"]
 
@@ -164,13 +164,21 @@ def is_tar_header(block: bytes) -> bool:
     return True
 
 
-def _trial(head: bytes, decompress: Callable[[bytes, int], bytes]) -> bool:
-    """Whether a decompressor accepts the start of ``head`` (a real parse of the first bytes)."""
+class _Decomp(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    def decompress(self, data: bytes, max_length: int = -1, /) -> bytes: ...
+
+
+def _trial(head: bytes, dec: _Decomp) -> bool:
+    """Whether a decompressor accepts the start of ``head`` (a real parse of the first bytes)
+    and it holds something (a stream that ends empty at once contains nothing to load)."""
     try:
-        decompress(head, 4096)
+        out = dec.decompress(head, 4096)
     except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error):
         return False
-    return True
+    return bool(out) or not dec.eof
 
 
 def _is_lzma_alone(head: bytes) -> bool:
@@ -196,7 +204,7 @@ def _is_lzma_alone(head: bytes) -> bool:
         return False
     if head[13] != 0:
         return False
-    return _trial(head, lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress)
+    return _trial(head, lzma.LZMADecompressor(lzma.FORMAT_ALONE))
 
 
 def _is_zlib(head: bytes) -> bool:
@@ -204,7 +212,7 @@ def _is_zlib(head: bytes) -> bool:
         return False
     if (head[0] * 256 + head[1]) % 31 or head[1] & 0x20:
         return False
-    return _trial(head, zlib.decompressobj().decompress)
+    return _trial(head, zlib.decompressobj())
 
 
 _UBJSON_KEY = frozenset(b"iUIlL$#")

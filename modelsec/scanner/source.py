@@ -450,7 +450,7 @@ class _DecompressReader:
                 else:
                     chunk = dec.decompress(dec.unconsumed_tail + data, n - got)
                 if dec.eof:
-                    rest = dec.unused_data
+                    rest = dec.unused_data or b""  # lz4 gives None
                     if self.kind == "gzip" and rest.strip(b"\x00"):
                         # Multi-member gzip: a new member starts after the old one.
                         self.dec = self.factory()
@@ -471,7 +471,7 @@ class _DecompressReader:
                     data = b""
                 chunk = dec.decompress(data, n - got)
                 if dec.eof:
-                    rest = dec.unused_data
+                    rest = dec.unused_data or b""  # lz4 gives None
                     if rest.strip(b"\x00"):
                         self.dec = self.factory()
                         self.pending = rest
