@@ -24,16 +24,14 @@ import zipfile
 import zlib
 
 import pytest
+import scanner_builders as B
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_identification import oracle_imports
 
 from modelsec.policy import default_rule_instances, evaluate_scan
 from modelsec.scanner import scan_path
 from modelsec.types.data import FileScanData
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import scanner_builders as B  # noqa: E402
-from test_identification import oracle_imports  # noqa: E402
 
 PAYLOAD = b"cos\nsystem\n(S'id'\ntR."
 BIN_PAYLOAD = B.call("os", "system", b"\x8c\x02id")

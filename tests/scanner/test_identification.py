@@ -19,14 +19,12 @@ import tarfile
 from typing import Any
 
 import pytest
+import scanner_builders as B
 
 from modelsec.policy import default_rule_instances, evaluate_scan
 from modelsec.scanner import scan_path
 from modelsec.scanner.detect import Kind, identify, pickle_may_start
 from modelsec.types.data import FileScanData
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import scanner_builders as B  # noqa: E402
 
 PAYLOAD = b"cos\nsystem\n(S'id'\ntR."
 HDF5 = b"\x89HDF\r\n\x1a\n"
@@ -145,7 +143,7 @@ def test_real_tar_named_pickle_also_scans_members(tmp_path: pathlib.Path) -> Non
 
 APE = b"MZqFpD='\n\n\x00\x10\x00\xf8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10\x00\x02"
 EXECUTABLES = {
-    "ape_llamafile": APE + bytes(200) + b"exec 7<> \"$0\"\n",
+    "ape_llamafile": APE + bytes(200) + b'exec 7<> "$0"\n',
     "ape_jartsr": b"jartsr='\n\n\x00\x10" + bytes(300),
     "elf_with_gguf": b"\x7fELF\x02\x01\x01" + bytes(57) + b"GGUF\x03\x00\x00\x00" + bytes(64),
     "pe": b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(100),
