@@ -314,9 +314,9 @@ def identify(head: bytes, name: str, size: int | None) -> list[str]:
     separately by :func:`pickle_may_start`.
 
     Example:
-        >>> pad = b"cos\\nsystem\\n(S'" + b"A" * 497 + b"'\\ntR."
-        >>> identify(pad[:512] + b"\\x89HDF\\r\\n\\x1a\\n" + pad[512:], "m.h5", 1000)
-        ['hdf5']
+        >>> polyglot = b"cos\\nsystem\\n(S'id'\\ntR.".ljust(512, b"\\0") + b"\\x89HDF\\r\\n\\x1a\\n"
+        >>> identify(polyglot, "m.h5", 1000), pickle_may_start(polyglot)
+        (['hdf5'], True)
         >>> identify(b"[PAD]\\n[UNK]\\n", "vocab.txt", 12), identify(b"{}", "c.json", 2)
         (['text'], ['json'])
     """

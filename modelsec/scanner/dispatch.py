@@ -93,8 +93,8 @@ def scan_source(
     Example:
         >>> from modelsec.scanner.limits import ScanLimits
         >>> ctx = FileContext("m.h5", ScanLimits())
-        >>> pickle = b"cos\\nsystem\\n(S'" + b"A" * 497 + b"'\\ntR."
-        >>> polyglot = pickle[:512] + b"\\x89HDF\\r\\n\\x1a\\n" + pickle[512:]
+        >>> pickle = b"cos\\nsystem\\n(S'id'\\ntR."
+        >>> polyglot = pickle.ljust(512, b"\\0") + b"\\x89HDF\\r\\n\\x1a\\n" + bytes(512)
         >>> scan_source(ctx, ByteSource.from_bytes(polyglot), "m.h5", "m.h5", 0)
         >>> [i.threat for i in ctx.issues]
         ['PAIT-PKL-100']
