@@ -245,6 +245,9 @@ def _is_ubjson(head: bytes) -> bool:
     return head[:1] == b"[" and head[1] in _UBJSON_VALUE
 
 
+_WHITESPACE = {ord(c): None for c in "\t\r\n\f"}
+
+
 def _is_text(head: bytes) -> bool:
     """UTF-8 text without control characters other than whitespace (a cut last char is fine)."""
     try:
@@ -253,7 +256,7 @@ def _is_text(head: bytes) -> bool:
         if exc.start < len(head) - 3 or exc.reason != "unexpected end of data":
             return False
         text = head[: exc.start].decode("utf-8")
-    return all(c.isprintable() or c in "\t\r\n\f" for c in text)
+    return text.translate(_WHITESPACE).isprintable()
 
 
 def _executable(head: bytes) -> str | None:

@@ -111,8 +111,8 @@ def scan_source(
     # pass over a stream replays few bytes.
     passes: list[str] = (["probe"] if probe else []) + kinds
     rewinder = Rewinder(src, ctx.limits.max_replay_bytes)
-    for kind in passes:
-        s = rewinder.next()
+    for n, kind in enumerate(passes, 1):
+        s = rewinder.next(last=n == len(passes))
         if s is None:
             ctx.add_error(
                 f"{location}: content is also {kind} but was not scanned as such (stream "

@@ -265,6 +265,7 @@ class Rewinder:
         self.cap = cap
         self._rec = bytearray()
         self._lost = False
+        self._recording = True
         self._passes = 0
 
     def _reader(self) -> Callable[[int], bytes]:
@@ -276,7 +277,7 @@ class Rewinder:
                 out = bytes(self._rec[off : off + n])
             else:
                 out = self.src.read(n)
-                if not self._lost:
+                if self._recording and not self._lost:
                     if len(self._rec) + len(out) > self.cap:
                         self._lost = True
                         self._rec = bytearray()
@@ -287,13 +288,20 @@ class Rewinder:
 
         return read
 
-    def next(self) -> ByteSource | None:
-        """A source from the start of the content, or ``None`` when it can no longer be had."""
+    def next(self, *, last: bool = False) -> ByteSource | None:
+        """A source from the start of the content, or ``None`` when it can no longer be had.
+
+        ``last``: no pass follows, so nothing more is recorded (a single pass costs nothing).
+        """
         self._passes += 1
         if self.src.can_reopen:
             return self.src if self._passes == 1 else self.src.reopen()
         if self._lost:
             return None
+        if last:
+            self._recording = False
+            if self._passes == 1:
+                return self.src
         return ByteSource(self._reader(), size=self.src.size)
 
 
