@@ -109,13 +109,18 @@ def pickle_may_start(head: bytes) -> bool:
         (False, False, False)
     """
     i = 0
-    if head[:1] == bytes([_PROTO]):
-        if len(head) < 2 or head[1] > 5:
-            return False
-        i = 2
-    if head[i : i + 1] == bytes([_FRAME]):
-        i += 9
-    return i < len(head) and head[i] in _START_OPCODES
+    while i < len(head):
+        op = head[i]
+        if op == _PROTO:  # PROTO may repeat and follow FRAME: pickle accepts it anywhere
+            if i + 1 < len(head) and head[i + 1] > 5:
+                return False
+            i += 2
+        elif op == _FRAME:
+            i += 9
+        else:
+            return op in _START_OPCODES
+    # Only prefixes as far as we can see: a loader would go on reading, so must we.
+    return bool(head)
 
 
 def _ext(name: str) -> str:

@@ -165,7 +165,7 @@ def _dispatch(
 
         scan_zip(ctx, src, name, location, depth, fp)
     elif kind == Kind.TAR:
-        from modelsec.scanner.archive import scan_tar
+        from modelsec.scanner.tarscan import scan_tar
 
         scan_tar(ctx, src, name, location, depth)
     elif kind in _COMPRESSED:

@@ -216,7 +216,20 @@ def test_text_and_ubjson_are_identified_by_content() -> None:
     assert identify(b'{"a": 1}', "x.bin", None) == [Kind.JSON]
 
 
-_FILLERS = (b"", b"\n", b"1\n", b"'a'\n", b"\x00", b"\x01", bytes(8), b"a\nb\n", b"\x02\x00")
+_FILLERS = (
+    b"",
+    b"\n",
+    b"1\n",
+    b"'a'\n",
+    b"\x00",
+    b"\x01",
+    bytes(8),
+    b"a\nb\n",
+    b"\x02\x00",
+    bytes(8) + b"\x80\x02",  # FRAME, then PROTO
+    b"\x02\x95" + bytes(8),  # PROTO, then FRAME
+    b"\x02\x80\x04",  # PROTO twice
+)
 
 
 @pytest.mark.parametrize("first", range(256))
@@ -235,6 +248,8 @@ def test_first_opcode_rule_examples() -> None:
     assert not pickle_may_start(b"\x93")  # STACK_GLOBAL needs two strings (npy's magic)
     assert not pickle_may_start(b"\x80\x06N.")  # protocol 6 does not exist
     assert pickle_may_start(b"\x80\x02\x95" + bytes(8) + b"cos\n")
+    assert pickle_may_start(b"\x95" + bytes(8) + b"\x80\x04" + b"cos\n")
+    assert pickle_may_start((b"\x95" + bytes(8)) * 1000)  # prefixes beyond the head: walk it
 
 
 def test_file_over_max_file_bytes_is_blocked(tmp_path: pathlib.Path) -> None:
