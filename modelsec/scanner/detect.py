@@ -295,7 +295,7 @@ def _by_magic(head: bytes, name: str, size: int | None) -> str | None:
     exe = _executable(head)
     if exe is not None:
         return exe
-    if len(head) >= 2 and head[0] == _PROTO and head[1] <= 5:
+    if len(head) >= 2 and head[0] == _PROTO and 2 <= head[1] <= 5:
         if head[2:4] == b"\x8a\x0a" and head[4:14] == _TORCH_MAGIC:
             return Kind.TORCH_LEGACY
         return Kind.PICKLE

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import lzma
 import posixpath
+import zipfile
 import zlib
 from collections.abc import Callable
 from typing import BinaryIO
@@ -103,6 +104,8 @@ def scan_source(
     if not head:
         return
     kinds = identify(head, name, src.size)
+    if fp is not None and Kind.ZIP not in kinds and _appended_zip(fp):
+        kinds.append(Kind.ZIP)  # zipfile (Keras, generic loaders) finds a zip by its end
     pickle_kind = Kind.PICKLE in kinds or Kind.TORCH_LEGACY in kinds
     probe = not pickle_kind and pickle_may_start(head)
     _check_disguise(ctx, kinds[0], name, location, family)
@@ -133,6 +136,26 @@ def scan_source(
             ctx.add_error(f"{location}: {exc}")
         except _DECOMP_ERRORS as exc:
             ctx.add_error(f"{location}: cannot decode {kind} content ({exc})")
+
+
+def _appended_zip(fp: BinaryIO) -> bool:
+    """Whether ``zipfile`` opens the file by its end record although it does not start as a zip
+    (data prepended to an archive: Keras and other ``zipfile`` users load it all the same).
+
+    Only a central directory that parses counts, so stray signature bytes are not a zip. The
+    file position is restored: the caller's source reads on from where it was.
+    """
+    pos = fp.tell()
+    try:
+        if not zipfile.is_zipfile(fp):
+            return False
+        fp.seek(0)
+        with zipfile.ZipFile(fp) as zf:
+            return bool(zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    finally:
+        fp.seek(pos)
 
 
 def _check_disguise(

@@ -182,6 +182,20 @@ def scan_tar(ctx: FileContext, src: ByteSource, name: str, location: str, depth:
 
     Memory is bounded by the limits, whatever the headers declare, and each member's expansion
     is checked on its own when the tar is decompressed (not only the archive's total).
+
+    Example:
+        >>> import io, tarfile
+        >>> from modelsec.scanner.limits import ScanLimits
+        >>> evil = b"cos\\nsystem\\n(S'id'\\ntR."
+        >>> buf = io.BytesIO()
+        >>> with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        ...     info = tarfile.TarInfo("d/" * 80 + "m.pkl")  # a GNU long name
+        ...     info.size = len(evil)
+        ...     tf.addfile(info, io.BytesIO(evil))
+        >>> ctx = FileContext("m.tar", ScanLimits())
+        >>> scan_tar(ctx, ByteSource.from_bytes(buf.getvalue()), "m.tar", "m.tar", 0)
+        >>> [i.threat for i in ctx.issues], ctx.errors
+        (['PAIT-PKL-100'], [])
     """
     limits = ctx.limits
     if depth >= limits.max_archive_depth:

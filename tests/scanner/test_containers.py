@@ -99,6 +99,20 @@ def test_nested_stored_zip_read_in_place(tmp_path: pathlib.Path) -> None:
     assert "PAIT-PKL-100" in threats(f)
 
 
+def test_zip_after_a_prefix_is_scanned_too(tmp_path: pathlib.Path) -> None:
+    # zipfile (Keras, generic loaders) opens an archive by its end record whatever precedes it.
+    blob = b"#!/bin/sh\necho not a zip at all\n" + B.zip_bytes([("model.pkl", BIN_PAYLOAD)])
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        assert zf.read("model.pkl") == BIN_PAYLOAD
+    f = scan(tmp_path, "model.keras", blob)
+    assert "PAIT-PKL-100" in threats(f), f.issues_detected
+
+
+def test_stray_zip_signature_is_not_a_zip(tmp_path: pathlib.Path) -> None:
+    f = scan(tmp_path, "blob.bin", bytes(100) + b"PK\x05\x06" + bytes(18))
+    assert f.issues_detected == [] and f.error_message is None
+
+
 # --- tar ---------------------------------------------------------------------------------------
 
 

@@ -119,7 +119,8 @@ POLYGLOTS: dict[str, tuple[str, bytes, str]] = {
     "llamafile_prefix": ("model.llamafile", b"MZqF1\n" + PAYLOAD, Kind.LLAMAFILE),
     "mz_prefix": ("model.bin", b"MZ\x00" + PAYLOAD, Kind.EXECUTABLE),
     "gguf_prefix": ("model.gguf", b"GGUF\x03\x00\x00\x00" + b"0" + PAYLOAD, Kind.GGUF),
-    "proto1_header": ("model.bin", b"\x80\x01" + PAYLOAD, Kind.PICKLE),
+    "proto1_header": ("model.bin", b"\x80\x01" + PAYLOAD, Kind.UNKNOWN),
+    "frame_then_proto": ("model.bin", b"\x95" + bytes(8) + b"\x80\x04" + PAYLOAD, Kind.UNKNOWN),
 }
 
 
