@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pathlib
 import pickle
 import struct
-import sys
 import tarfile
 from typing import Any
 
@@ -271,7 +269,19 @@ def test_disguise_finding_kept(tmp_path: pathlib.Path) -> None:
     assert "PAIT-PKL-100" in threats(f)
 
 
-def test_no_real_import_in_oracle() -> None:
-    # The oracle itself must never import: os.system stays untouched and is not called.
-    assert oracle_imports(PAYLOAD) == [("os", "system")]
-    assert "os" in sys.modules and os.system.__name__ == "system"
+def test_name_routes_take_text_and_keep_the_probe(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelsec.scanner import dispatch
+
+    seen: list[str] = []
+
+    def route(ctx: Any, src: Any, name: str, location: str) -> None:
+        seen.append(src.read(100).decode())
+        ctx.add_format("yaml")
+
+    monkeypatch.setattr(dispatch, "NAME_ROUTES", [(lambda n: n.endswith("MLmodel"), route)])
+    f = scan_one(tmp_path, "MLmodel", b"flavors:\n  python_function: {}\n")
+    assert seen == ["flavors:\n  python_function: {}\n"] and f.formats == ["yaml"]
+    f = scan_one(tmp_path, "MLmodel", PAYLOAD)  # routed, and still walked as a pickle
+    assert "PAIT-PKL-100" in threats(f) and len(seen) == 2
