@@ -108,13 +108,18 @@ def scan_file(path: str, rel: str, limits: ScanLimits = DEFAULT_LIMITS) -> FileS
         )
     ctx = FileContext(rel, limits)
     if size > limits.max_file_bytes:
+        # Fail closed: content that was not parsed is a finding the default policy blocks.
+        msg = f"larger than max_file_bytes ({limits.max_file_bytes}); not parsed"
         return FileScanData(
             file_path=rel,
             modelscan_status=ModelScanStatus.SKIPPED,
             blob_id=digest,
             sha256=digest,
             size_bytes=size,
-            error_message=f"larger than max_file_bytes ({limits.max_file_bytes}); not parsed",
+            issues_detected=[
+                ModelScanIssue(description=f"not scanned (fail closed): {msg}", source=rel)
+            ],
+            error_message=msg,
         )
     try:
         with open(path, "rb") as fp:

@@ -1,4 +1,5 @@
-"""zip and tar archives, scanned member by member in memory, never extracted to disk.
+"""zip archives, scanned member by member in memory, never extracted to disk (tar:
+:mod:`modelsec.scanner.tarscan`).
 
 zip members are read from their local headers with our own small reader rather than
 ``ZipFile.open``: ``torch.load`` (miniz) accepts members with broken CRCs or odd flag bits that
@@ -15,18 +16,17 @@ import posixpath
 import re
 import stat
 import struct
-import tarfile
 import zipfile
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from modelsec.scanner.dispatch import scan_source
 from modelsec.scanner.pickles import Family
 from modelsec.scanner.report import FileContext, ScanAbort, printable
 from modelsec.scanner.source import ByteSource, decompressing_source
 
-__all__ = ["escapes", "member_source", "scan_tar", "scan_zip"]
+__all__ = ["ARV_THREAT", "check_name", "escapes", "member_source", "scan_zip"]
 
-_ARV = "PAIT-ARV-100"
+ARV_THREAT = "PAIT-ARV-100"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 
@@ -58,13 +58,13 @@ def escapes(name: str, *, link_from: str | None = None) -> bool:
     return False
 
 
-def _check_name(ctx: FileContext, name: str, location: str) -> None:
+def check_name(ctx: FileContext, name: str, location: str) -> None:
     if escapes(name):
         ctx.add_issue(
             f"archive member {printable(name)!r} is written outside the target directory "
             "at extraction (archive slip)",
             location,
-            _ARV,
+            ARV_THREAT,
         )
 
 
@@ -116,9 +116,66 @@ def member_source(
             compressed_size=info.compress_size,
             size=info.file_size,
         )
-    if info.compress_type == zipfile.ZIP_BZIP2:
-        return decompressing_source(raw_src, "bzip2", ctx, label, size=info.file_size)
-    return None
+    codec = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "zip_lzma"}.get(info.compress_type)
+    if codec is None:
+        return None  # unknown method: the caller fails closed
+    return decompressing_source(
+        raw_src,
+        codec,
+        ctx,
+        label,
+        compressed_size=info.compress_size,
+        size=info.file_size,
+    )
+
+
+def _read_capped(src: ByteSource, cap: int) -> bytearray | None:
+    """All of ``src`` in one growing buffer (no joined copies), or None past ``cap`` bytes."""
+    buf = bytearray()
+    while True:
+        chunk = src.read_chunk()
+        if not chunk:
+            return buf
+        if len(buf) + len(chunk) > cap:
+            return None
+        buf += chunk
+
+
+class _SeekableView(io.RawIOBase):
+    """A seekable file over a :class:`ByteSource` that can seek (zipfile reads it in place)."""
+
+    def __init__(self, src: ByteSource) -> None:
+        self.src = src
+        self.size = src.size or 0
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self._pos
+        if self.src.pos != self._pos:
+            self.src.seek_to(min(self._pos, self.size))
+        data = self.src.read(max(0, min(n, self.size - self._pos)))
+        self._pos += len(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 def _classify_zip(names: list[str]) -> str:
@@ -145,10 +202,13 @@ def scan_zip(
     limits = ctx.limits
     if depth >= limits.max_archive_depth:
         raise ScanAbort(f"{location}: archives nested deeper than {limits.max_archive_depth}")
+    if fp is None and src.size is not None and src.seek_to(0):
+        # A stored member or a tar member of a file: zipfile seeks in place, nothing buffered.
+        fp = cast(BinaryIO, _SeekableView(src))
     if fp is None:
-        # zipfile needs to seek: buffer the (nested) archive, within the in-memory cap.
-        data = src.read(limits.max_in_memory_bytes + 1)
-        if len(data) > limits.max_in_memory_bytes:
+        # zipfile needs to seek: buffer the (nested, compressed) archive within the cap.
+        data = _read_capped(src, limits.max_in_memory_bytes)
+        if data is None:
             ctx.add_format("zip")
             ctx.add_error(
                 f"{location}: nested zip larger than {limits.max_in_memory_bytes} bytes "
@@ -186,7 +246,7 @@ def scan_zip(
                 "(archive bomb); scan stopped"
             )
         mloc = f"{location}!{info.filename}"
-        _check_name(ctx, info.filename, mloc)
+        check_name(ctx, info.filename, mloc)
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             try:
@@ -274,79 +334,5 @@ def _zip_symlink(ctx: FileContext, fp: BinaryIO, info: zipfile.ZipInfo, mloc: st
             f"archive symlink {printable(info.filename)!r} points outside the extraction "
             f"directory ({printable(target)!r})",
             mloc,
-            _ARV,
+            ARV_THREAT,
         )
-
-
-class _TarReader(io.RawIOBase):
-    def __init__(self, src: ByteSource) -> None:
-        self.src = src
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        return self.src.read(n if n >= 0 else 1 << 20)
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.src.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
-_TORCH_TAR = {"sys_info", "pickle", "storages", "tensors"}
-
-
-def scan_tar(ctx: FileContext, src: ByteSource, name: str, location: str, depth: int) -> None:
-    """Scan a tar stream (also the pre-1.0 ``torch.save`` tar format) member by member."""
-    limits = ctx.limits
-    if depth >= limits.max_archive_depth:
-        raise ScanAbort(f"{location}: archives nested deeper than {limits.max_archive_depth}")
-    ctx.add_format("tar")
-    try:
-        tf = tarfile.open(fileobj=_TarReader(src), mode="r|")  # noqa: SIM115
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        ctx.add_error(f"{location}: malformed tar ({exc})")
-        return
-    ctx.scanned = True
-    try:
-        for member in tf:
-            ctx.archive_members += 1
-            if ctx.archive_members > limits.max_archive_members:
-                raise ScanAbort(
-                    f"{location}: more than {limits.max_archive_members} archive members "
-                    "(archive bomb); scan stopped"
-                )
-            mloc = f"{location}!{member.name}"
-            _check_name(ctx, member.name, mloc)
-            if member.issym() or member.islnk():
-                link_from = member.name if member.issym() else None
-                if escapes(member.linkname, link_from=link_from):
-                    ctx.add_issue(
-                        f"archive {'symlink' if member.issym() else 'hard link'} "
-                        f"{printable(member.name)!r} points outside the extraction directory "
-                        f"({printable(member.linkname)!r})",
-                        mloc,
-                        _ARV,
-                    )
-                continue
-            if member.isdev():
-                ctx.add_issue(
-                    f"archive member {printable(member.name)!r} is a device file", mloc, _ARV
-                )
-                continue
-            if not member.isfile():
-                continue
-            fobj = tf.extractfile(member)
-            if fobj is None:
-                continue
-            family = None
-            if posixpath.basename(member.name) in _TORCH_TAR:
-                ctx.add_format("pytorch_v0_1_1")
-                family = Family.PYTORCH
-            msrc = ByteSource(fobj.read, size=member.size)
-            scan_source(ctx, msrc, member.name, mloc, depth + 1, family=family)
-    except (tarfile.TarError, EOFError) as exc:
-        ctx.add_error(f"{location}: malformed tar ({exc})")
-    finally:
-        tf.close()

@@ -20,7 +20,8 @@ class ScanLimits:
         2
     """
 
-    #: Files larger than this are hashed but not parsed (status ``SKIPPED``).
+    #: Files larger than this are hashed but not parsed (status ``SKIPPED`` with an issue the
+    #: default policy blocks: unparsed content never passes).
     max_file_bytes: int = 1 << 40
     #: Nesting of archives/compression layers followed (zip in tar.gz is depth 3).
     max_archive_depth: int = 4
@@ -32,8 +33,17 @@ class ScanLimits:
     max_compression_ratio: float = 250.0
     #: Members smaller than this are never judged by ratio (tiny highly compressible files).
     ratio_floor_bytes: int = 16 << 20
-    #: A nested zip must be buffered to be read (zipfile needs to seek); cap that buffer.
-    max_in_memory_bytes: int = 128 << 20
+    #: A nested compressed zip must be buffered to be read (zipfile needs to seek); cap that
+    #: buffer (stored members are read in place, never buffered).
+    max_in_memory_bytes: int = 64 << 20
+    #: Content read from a stream (a tar member in a ``.gz``) kept to scan it again as another
+    #: format (polyglots); a second pass needing more than this fails closed.
+    max_replay_bytes: int = 16 << 20
+    #: GNU long names/links and names in pax records longer than this are an issue (no loader
+    #: needs them) and are skipped, never buffered.
+    max_tar_name_bytes: int = 64 << 10
+    #: pax extended headers larger than this are an issue and are skipped, never buffered.
+    max_pax_header_bytes: int = 1 << 20
     #: Largest JSON document (Keras config, tokenizer config, safetensors header) parsed.
     max_json_bytes: int = 64 << 20
     #: safetensors refuses headers above 100 MB; we do the same.

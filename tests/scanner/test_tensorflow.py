@@ -17,7 +17,6 @@ import scanner_builders as B
 from conftest import threats_of
 
 from modelsec.scanner import ScanLimits, savedmodel, scan_path
-from modelsec.scanner import detect as detect_mod
 from modelsec.scanner.onnx import is_onnx_model
 from modelsec.scanner.report import FileContext
 from modelsec.scanner.savedmodel import scan_savedmodel, tf_op_category
@@ -150,10 +149,9 @@ class TestRealSavedModels:
         ctx = _scan((DATA / "tf1_lookup_table" / "saved_model.pb").read_bytes())
         assert ctx.issues == [] and ctx.errors == [] and ctx.scanned
 
-    def test_lookup_table_directory_is_clean(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_lookup_table_directory_is_clean(self) -> None:
         # fingerprint.pb has a string in field 7, which the old ONNX sniffing took for a
         # graph; routed by the strict predicate it is what it is: TensorFlow, clean.
-        monkeypatch.setattr(detect_mod, "_looks_like_onnx", is_onnx_model, raising=False)
         for f in [
             *scan_path(DATA / "lookup_table").files,
             *scan_path(DATA / "tf1_lookup_table").files,
