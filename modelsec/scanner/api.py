@@ -270,6 +270,9 @@ def scan_path(
         max_files=max_files,
     )
     files = [_scan_entry(e, lim) for e in entries]
+    from modelsec.scanner.repository import analyse_repository  # code loaders execute
+
+    analyse_repository(os.fspath(path), entries, files, lim)
     formats: list[str] = []
     for f in files:
         for fmt in f.formats or []:

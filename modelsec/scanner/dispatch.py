@@ -82,6 +82,10 @@ def _dispatch(
 ) -> None:
     if not head:
         return
+    from modelsec.scanner.loadtime import route_by_name  # code and configs a loader acts on
+
+    if route_by_name(ctx, src, name, location):
+        return
     if kind == Kind.ZIP:
         from modelsec.scanner.archive import scan_zip
 
