@@ -238,6 +238,9 @@ def analyse_repository(
                 f"{ref.how} loads code from another repository ({printable(str(ref.symbol))!r}): "
                 "it runs with trust_remote_code and was not scanned (fail closed)",
                 ref.referrer,
+                None,
+                printable(str(ref.symbol)),
+                ref.how,
             )
         elif ref.path not in present:
             shown = printable(ref.path)
@@ -245,6 +248,9 @@ def analyse_repository(
                 f"{ref.how} names code in {shown!r}, which is not among the scanned files "
                 "(missing or filtered out): the code a loader runs was not judged (fail closed)",
                 ref.referrer,
+                None,
+                shown,
+                ref.how,
             )
         elif ref.path not in reachable:
             reachable[ref.path] = f"{ref.referrer} {ref.how}"
