@@ -169,3 +169,29 @@ def test_other_cache_kinds(tmp_path: pathlib.Path, prefix: str) -> None:
     d = tmp_path / f"{prefix}o--n" / "snapshots" / "r"
     d.mkdir(parents=True)
     assert containment_root(str(d)).endswith(f"{prefix}o--n")
+
+
+def test_cache_written_by_huggingface_hub(tmp_path: pathlib.Path) -> None:
+    """The same layout, written by huggingface_hub's own cache code (no network)."""
+    hf = pytest.importorskip("huggingface_hub")
+    from huggingface_hub import file_download as fd
+
+    cache = tmp_path / "hub"
+    repo_id, rev = "org/name", "b" * 40
+    entry = cache / "models--org--name"
+    files = {"config.json": b'{"model_type": "bert"}', "onnx/model.pkl": B.call("os", "system")}
+    for rel, data in files.items():
+        blob = entry / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        pointer = entry / "snapshots" / rev / rel
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        fd._create_symlink(str(blob), str(pointer), new_blob=False)
+    fd._cache_commit_hash_for_specific_revision(str(entry), "main", rev)
+    found = hf.try_to_load_from_cache(repo_id, "config.json", cache_dir=str(cache))
+    assert isinstance(found, str) and os.path.islink(found)  # huggingface_hub sees its cache
+    details = scan_path(pathlib.Path(found).parent)
+    got = by_path(details)
+    assert got["config.json"].issues_detected == []
+    assert threats_of(got["onnx/model.pkl"]) & {"PAIT-PKL-100", "PAIT-PYTCH-100"}
+    assert not any("PAIT-ARV-100" in threats_of(f) for f in details.files)
