@@ -38,6 +38,7 @@ _ALWAYS = frozenset(
         "process",
         "native code",
         "network",
+        "remote code",
         "dynamic code",
         "package installation",
         "file system write",

