@@ -140,6 +140,14 @@ CAPABILITIES: tuple[tuple[str, str], ...] = (
     ("os.truncate", "file system write"),
 )
 
+# Module-level functions Python calls by itself: ``getattr(module, "Class")`` on a name the
+# module lacks runs its ``__getattr__`` (PEP 562), which is how auto classes are looked up.
+_MODULE_HOOKS = ("__getattr__", "__dir__")
+
+# Calls that open files, and the argument holding the mode.
+_OPENERS = {"builtins.open": 1, "io.open": 1, "codecs.open": 1, "os.open": 1}
+_WRITE_MODE = re.compile(r"[wax+]")
+
 # Imports by computed name: a finding only when the name is not a literal.
 _IMPORTERS = frozenset({"builtins.__import__", "importlib.import_module", "importlib.__import__"})
 
@@ -232,7 +240,7 @@ class ModuleInfo:
                     item.name in LOAD_METHODS or f"{cname}.{item.name}" in extra_seeds
                 ):
                     seeds.append((f"{cname}.{item.name}", item))
-        for name in extra_seeds:
+        for name in (*extra_seeds, *_MODULE_HOOKS):
             if name in self.functions:
                 seeds.append((name, self.functions[name]))
         # Functions called at import time (decorators, module-level calls) run at load too.
@@ -423,6 +431,15 @@ class ModuleInfo:
                     detail=key or "",
                 )
             return
+        if dotted in _OPENERS and self._writes_outside(node, _OPENERS[dotted]):
+            yield Call(
+                line,
+                dotted,
+                "file system write",
+                "writes a file outside the model directory (home or absolute path)",
+                scope,
+            )
+            return
         if dotted in ("builtins.open", "io.open", "codecs.open", "pathlib.Path") or dotted.endswith(
             ("expanduser", "read_text", "read_bytes")
         ):
@@ -459,6 +476,37 @@ class ModuleInfo:
         ):
             category, detail = "package installation", "runs pip"
         yield Call(line, dotted, category, verdict[1], scope, obfuscated, detail)
+
+    def _writes_outside(self, node: ast.Call, mode_index: int) -> bool:
+        """``open(path, mode)`` writing to a home or absolute path (persistence, tampering)."""
+        if not node.args:
+            return False
+        mode: ast.AST | None = node.args[mode_index] if len(node.args) > mode_index else None
+        for kw in node.keywords:
+            if kw.arg in ("mode", "flags"):
+                mode = kw.value
+        if mode is None:
+            return False
+        text = _const_str(mode)
+        if text is not None:
+            if not _WRITE_MODE.search(text):
+                return False
+        elif not any(  # os.open flags: O_WRONLY / O_RDWR / O_CREAT / O_APPEND
+            isinstance(n, ast.Attribute) and n.attr in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND")
+            for n in ast.walk(mode)
+        ):
+            return False
+        for sub in ast.walk(node.args[0]):
+            lit = _const_str(sub)
+            if lit is not None and lit.startswith(("/", "~")) and not lit.startswith("/tmp"):
+                return True
+            if isinstance(sub, ast.Call):
+                callee = self.resolve(sub.func) or ""
+                if callee.endswith(
+                    ("expanduser", "Path.home", "gettempdir")
+                ) and not callee.endswith("gettempdir"):
+                    return True
+        return False
 
     def _judge_subscript(self, node: ast.Subscript, scope: str) -> Iterator[Call]:
         base = self.resolve(node.value)

