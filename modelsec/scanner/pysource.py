@@ -502,9 +502,7 @@ class ModuleInfo:
                 return True
             if isinstance(sub, ast.Call):
                 callee = self.resolve(sub.func) or ""
-                if callee.endswith(
-                    ("expanduser", "Path.home", "gettempdir")
-                ) and not callee.endswith("gettempdir"):
+                if callee.endswith(("expanduser", "Path.home")):
                     return True
         return False
 
