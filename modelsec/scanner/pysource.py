@@ -23,12 +23,25 @@ code calls them all the time; judging source by the table alone would flag every
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
+from modelsec.scanner.pycapabilities import (
+    BUILTIN_NAMES,
+    CAPABILITIES,
+    DECODERS,
+    GADGET_MODULES,
+    IMPORTERS,
+    MAX_CALLS_FOLLOWED,
+    MODULE_HOOKS,
+    OPENERS,
+    SECRET_ENV,
+    SECRET_PATHS,
+    WRITE_MODE,
+    capability,
+)
 
 __all__ = ["CAPABILITIES", "LOAD_METHODS", "Call", "ModuleInfo", "parse_module"]
 
@@ -58,120 +71,6 @@ LOAD_METHODS = frozenset(
         "setup",
     }
 )
-
-#: Dotted prefixes of capabilities that make a call a finding in source code (when the shared
-#: table also calls them unsafe), with the category reported.
-CAPABILITIES: tuple[tuple[str, str], ...] = (
-    ("os.system", "process"),
-    ("os.popen", "process"),
-    ("os.exec", "process"),
-    ("os.spawn", "process"),
-    ("os.posix_spawn", "process"),
-    ("os.fork", "process"),
-    ("os.startfile", "process"),
-    ("subprocess", "process"),
-    ("_posixsubprocess", "process"),
-    ("pty", "process"),
-    ("commands", "process"),
-    ("popen2", "process"),
-    ("platform.popen", "process"),
-    ("asyncio.create_subprocess", "process"),
-    ("asyncio.subprocess", "process"),
-    ("webbrowser", "process"),
-    ("ctypes", "native code"),
-    ("_ctypes", "native code"),
-    ("cffi", "native code"),
-    ("socket", "network"),
-    ("_socket", "network"),
-    ("http.client", "network"),
-    ("http.server", "network"),
-    ("urllib.request", "network"),
-    ("urllib.urlopen", "network"),
-    ("urllib.urlretrieve", "network"),
-    ("urllib2", "network"),
-    ("urllib3", "network"),
-    ("requests", "network"),
-    ("httpx", "network"),
-    ("aiohttp", "network"),
-    ("ftplib", "network"),
-    ("smtplib", "network"),
-    ("telnetlib", "network"),
-    ("xmlrpc", "network"),
-    ("paramiko", "network"),
-    ("socketserver", "network"),
-    ("builtins.exec", "dynamic code"),
-    ("builtins.eval", "dynamic code"),
-    ("builtins.compile", "dynamic code"),
-    ("builtins.execfile", "dynamic code"),
-    ("runpy", "dynamic code"),
-    ("code.", "dynamic code"),
-    ("codeop", "dynamic code"),
-    ("types.FunctionType", "dynamic code"),
-    ("types.CodeType", "dynamic code"),
-    ("types.LambdaType", "dynamic code"),
-    ("marshal.load", "dynamic code"),
-    ("pickle.load", "dynamic code"),
-    ("_pickle.load", "dynamic code"),
-    ("dill.load", "dynamic code"),
-    ("cloudpickle.load", "dynamic code"),
-    ("imp.load_", "dynamic code"),
-    ("importlib.machinery", "dynamic code"),
-    ("zipimport", "dynamic code"),
-    ("pip.main", "package installation"),
-    ("pip.__main__", "package installation"),
-    ("pip._internal.main", "package installation"),
-    ("pip._internal.cli", "package installation"),
-    ("pip._internal.commands", "package installation"),
-    ("ensurepip", "package installation"),
-    ("torch.hub", "remote code"),
-    ("shutil.rmtree", "file system write"),
-    ("shutil.move", "file system write"),
-    ("shutil.chown", "file system write"),
-    ("os.remove", "file system write"),
-    ("os.unlink", "file system write"),
-    ("os.rmdir", "file system write"),
-    ("os.removedirs", "file system write"),
-    ("os.rename", "file system write"),
-    ("os.replace", "file system write"),
-    ("os.chmod", "file system write"),
-    ("os.chown", "file system write"),
-    ("os.symlink", "file system write"),
-    ("os.link", "file system write"),
-    ("os.truncate", "file system write"),
-)
-
-# Module-level functions Python calls by itself: ``getattr(module, "Class")`` on a name the
-# module lacks runs its ``__getattr__`` (PEP 562), which is how auto classes are looked up.
-_MODULE_HOOKS = ("__getattr__", "__dir__")
-
-# Calls that open files, and the argument holding the mode.
-_OPENERS = {"builtins.open": 1, "io.open": 1, "codecs.open": 1, "os.open": 1}
-_WRITE_MODE = re.compile(r"[wax+]")
-
-# Imports by computed name: a finding only when the name is not a literal.
-_IMPORTERS = frozenset({"builtins.__import__", "importlib.import_module", "importlib.__import__"})
-
-# Decoders that turn an opaque literal into code when fed to a dynamic-code sink.
-_DECODERS = re.compile(
-    r"(^|\.)(b(16|32|64|85)decode|a85decode|b64decode|urlsafe_b64decode|decodebytes|"
-    r"unhexlify|a2b_\w+|decompress|fromhex|decode|loads|maketrans|translate)$"
-)
-
-# Secrets a model's code has no business reading (files and environment names).
-_SECRET_PATHS = re.compile(
-    r"(\.huggingface/token|huggingface/stored_tokens|\.aws/credentials|\.aws/config|\.netrc|"
-    r"\.ssh/|id_rsa|id_ed25519|id_ecdsa|\.git-credentials|\.docker/config\.json|\.kube/config|"
-    r"\.pypirc|gcloud/.*credentials|/etc/shadow|/etc/passwd)",
-    re.IGNORECASE,
-)
-_SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|ACCESS_KEY)", re.I)
-
-_BUILTIN_NAMES = frozenset(dir(builtins))
-# Modules whose attribute, chosen at run time, can be exec/eval/system: getattr(m, name).
-_GADGET_MODULES = frozenset(
-    {"builtins", "os", "sys", "importlib", "types", "operator", "posix", "nt", "shutil"}
-)
-_MAX_CALLS_FOLLOWED = 2000
 
 
 @dataclass(frozen=True)
@@ -240,7 +139,7 @@ class ModuleInfo:
                     item.name in LOAD_METHODS or f"{cname}.{item.name}" in extra_seeds
                 ):
                     seeds.append((f"{cname}.{item.name}", item))
-        for name in (*extra_seeds, *_MODULE_HOOKS):
+        for name in (*extra_seeds, *MODULE_HOOKS):
             if name in self.functions:
                 seeds.append((name, self.functions[name]))
         # Functions called at import time (decorators, module-level calls) run at load too.
@@ -313,7 +212,7 @@ class ModuleInfo:
         seen: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
         todo = list(seeds)
         steps = 0
-        while todo and steps < _MAX_CALLS_FOLLOWED:
+        while todo and steps < MAX_CALLS_FOLLOWED:
             steps += 1
             scope, fn = todo.pop()
             if scope in seen:
@@ -344,7 +243,7 @@ class ModuleInfo:
         if isinstance(expr, ast.Call):
             fn = self.resolve(expr.func)
             arg = _const_str(expr.args[0]) if expr.args else None
-            if fn in _IMPORTERS and arg is not None:
+            if fn in IMPORTERS and arg is not None:
                 return arg  # __import__("os") is the module os
             return None
         attrs: list[str] = []
@@ -361,7 +260,7 @@ class ModuleInfo:
         head, _, rest = name.partition(".")
         if head in self.aliases:
             base = self.aliases[head]
-        elif head in _BUILTIN_NAMES and head not in self.functions and head not in self.classes:
+        elif head in BUILTIN_NAMES and head not in self.functions and head not in self.classes:
             base = f"builtins.{head}"
         elif head == "__builtins__":
             base = "builtins"
@@ -386,7 +285,7 @@ class ModuleInfo:
             if target is not None and attr is not None:
                 dotted = f"{target}.{attr}"
             elif target is not None and (
-                _capability(target + ".x") is not None or target in _GADGET_MODULES
+                capability(target + ".x") is not None or target in GADGET_MODULES
             ):
                 yield Call(
                     line,
@@ -411,7 +310,7 @@ class ModuleInfo:
                 return
         if dotted is None:
             return
-        if dotted in _IMPORTERS:
+        if dotted in IMPORTERS:
             if not node.args or _const_str(node.args[0]) is None:
                 yield Call(
                     line, dotted, "dynamic code", "imports a module chosen at run time", scope
@@ -420,7 +319,7 @@ class ModuleInfo:
         if dotted.startswith("os.environ") or dotted in ("os.getenv", "os.getenvb"):
             key = _const_str(node.args[0]) if node.args else None
             if dotted.endswith((".copy", ".items", ".values", ".keys")) or (
-                key is not None and _SECRET_ENV.search(key)
+                key is not None and SECRET_ENV.search(key)
             ):
                 yield Call(
                     line,
@@ -431,7 +330,7 @@ class ModuleInfo:
                     detail=key or "",
                 )
             return
-        if dotted in _OPENERS and self._writes_outside(node, _OPENERS[dotted]):
+        if dotted in OPENERS and self._writes_outside(node, OPENERS[dotted]):
             yield Call(
                 line,
                 dotted,
@@ -445,7 +344,7 @@ class ModuleInfo:
         ):
             for arg in ast.walk(node):
                 text = _const_str(arg)
-                if text is not None and _SECRET_PATHS.search(text):
+                if text is not None and SECRET_PATHS.search(text):
                     yield Call(
                         line,
                         dotted,
@@ -456,7 +355,7 @@ class ModuleInfo:
                     )
                     return
             return
-        category = _capability(dotted)
+        category = capability(dotted)
         if category is None:
             return
         module, _, name = dotted.rpartition(".")
@@ -464,7 +363,7 @@ class ModuleInfo:
         if verdict is None or verdict[0] != UNSAFE:
             return
         obfuscated = category == "dynamic code" and any(
-            isinstance(a, ast.Call) and (_DECODERS.search(_dotted(a.func) or "") is not None)
+            isinstance(a, ast.Call) and (DECODERS.search(_dotted(a.func) or "") is not None)
             for arg in node.args
             for a in ast.walk(arg)
         )
@@ -489,7 +388,7 @@ class ModuleInfo:
             return False
         text = _const_str(mode)
         if text is not None:
-            if not _WRITE_MODE.search(text):
+            if not WRITE_MODE.search(text):
                 return False
         elif not any(  # os.open flags: O_WRONLY / O_RDWR / O_CREAT / O_APPEND
             isinstance(n, ast.Attribute) and n.attr in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND")
@@ -509,7 +408,7 @@ class ModuleInfo:
     def _judge_subscript(self, node: ast.Subscript, scope: str) -> Iterator[Call]:
         base = self.resolve(node.value)
         key = _const_str(node.slice)
-        if base == "os.environ" and key is not None and _SECRET_ENV.search(key):
+        if base == "os.environ" and key is not None and SECRET_ENV.search(key):
             yield Call(
                 node.lineno,
                 "os.environ",
@@ -526,34 +425,6 @@ class ModuleInfo:
                 "reaches a builtin through __builtins__",
                 scope,
             )
-
-
-# Prefixes that are stems of a family of names (os.execv, os.spawnlp, pickle.loads...).
-_STEMS = frozenset(
-    {
-        "os.exec",
-        "os.spawn",
-        "os.fork",
-        "os.posix_spawn",
-        "asyncio.create_subprocess",
-        "marshal.load",
-        "pickle.load",
-        "_pickle.load",
-        "dill.load",
-        "cloudpickle.load",
-        "imp.load_",
-        "code.",
-    }
-)
-
-
-def _capability(dotted: str) -> str | None:
-    for prefix, cat in CAPABILITIES:
-        if dotted == prefix or dotted.startswith(prefix + "."):
-            return cat
-        if prefix in _STEMS and dotted.startswith(prefix):
-            return cat
-    return None
 
 
 def _dotted(expr: ast.AST) -> str | None:
