@@ -28,11 +28,13 @@ from modelsec.scanner.source import ByteSource
 __all__ = [
     "CFG_SUSPICIOUS",
     "CFG_UNSAFE",
+    "INDIRECT_TARGETS",
     "TARGET_KEYS",
     "judge_target",
     "scan_mar_manifest",
     "scan_skops_schema",
     "scan_yaml",
+    "target_values",
     "yaml_targets",
 ]
 
@@ -46,6 +48,26 @@ _TOP_LEVEL_TARGET_KEYS = frozenset({"target"})
 
 _PY_TAG = re.compile(r"^(tag:yaml\.org,2002:python/|!!?python/|!python)", re.IGNORECASE)
 _DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+
+
+#: Targets that import another name given as an argument (``hydra.utils.get_method`` with
+#: ``path: os.system``): whatever they reach is chosen by the configuration, so they are unsafe
+#: as targets whatever the shared table says about the ``hydra`` package.
+INDIRECT_TARGETS = frozenset(
+    {
+        "hydra.utils.call",
+        "hydra.utils.instantiate",
+        "hydra.utils.get_method",
+        "hydra.utils.get_class",
+        "hydra.utils.get_object",
+        "hydra.utils.get_static_method",
+        "hydra._internal.utils._locate",
+        "hydra._internal.instantiate._instantiate2.instantiate",
+        "nemo.utils.model_utils.import_class_by_path",
+        "pydoc.locate",
+        "jsonargparse.instantiate_classes",
+    }
+)
 
 
 def judge_target(
@@ -66,6 +88,8 @@ def judge_target(
     if not module:
         module, name = "builtins", target
     verdict = classify_callable(module, name)
+    if target in INDIRECT_TARGETS:
+        verdict = (UNSAFE, "imports and calls another callable named in the configuration")
     if verdict is None or verdict[0] != UNSAFE:
         return False
     ctx.add_issue(
@@ -206,6 +230,28 @@ def yaml_targets(root: Any) -> Iterator[tuple[str, str, bool]]:
                 if key in _TOP_LEVEL_TARGET_KEYS and not _DOTTED.match(value):
                     continue
                 yield key, value, is_top
+
+
+def target_values(text: str) -> list[str]:
+    """Dotted names a configuration asks a framework to import (for reachability of the
+    repository's own modules); PyYAML when present, else the line scanner's key pattern.
+
+    Example:
+        >>> target_values("model:\n  _target_: my_model.Net\n")
+        ['my_model.Net']
+    """
+    try:
+        import yaml
+    except ImportError:
+        return [m.group(2) for m in _LINE_KEY.finditer(text)]
+    out: list[str] = []
+    try:
+        for doc in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            if doc is not None:
+                out.extend(v for _k, v, _t in yaml_targets(doc))
+    except (yaml.YAMLError, RecursionError):
+        pass  # invalid YAML: the per-file scan reports it
+    return out
 
 
 # --- fallback without PyYAML ----------------------------------------------------------------

@@ -136,6 +136,34 @@ def _modules_json_refs(rel: str, doc: object, present: set[str]) -> Iterator[Cod
                 break
 
 
+def _yaml_refs(rel: str, path: str, present: set[str]) -> Iterator[CodeRef]:
+    """Hydra/Lightning targets naming a module of the repository make it reachable."""
+    from modelsec.scanner.configs import target_values
+
+    try:
+        with open(path, "rb") as fp:
+            data = fp.read(_MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8-sig") if len(data) <= _MAX_CONFIG_BYTES else ""
+    except (OSError, UnicodeDecodeError):
+        return
+    base = posixpath.dirname(rel)
+    for value in target_values(text):
+        parts = value.split(".")
+        for n in range(len(parts) - 1, 0, -1):  # longest module path that is a file
+            hit = next(
+                (
+                    c
+                    for d in (base, "")
+                    for c in (_module_file(d, ".".join(parts[:n])),)
+                    if c in present
+                ),
+                None,
+            )
+            if hit is not None:
+                yield CodeRef(hit, parts[n], rel, "configuration target")
+                break
+
+
 def code_references(entries: Iterable[Entry]) -> list[CodeRef]:
     """Every reference from a model's configuration files to Python code it loads.
 
@@ -162,6 +190,8 @@ def code_references(entries: Iterable[Entry]) -> list[CodeRef]:
                 out.extend(_model_index_refs(rel, doc, present))
         elif base == "modules.json":
             out.extend(_modules_json_refs(rel, _load_json(path), present))
+        elif base.endswith((".yaml", ".yml")):
+            out.extend(_yaml_refs(rel, path, present))
         elif base == "MLmodel":
             code_dir = posixpath.join(posixpath.dirname(rel), "code") + "/"
             code_dir = code_dir.lstrip("/")

@@ -61,6 +61,7 @@ MALICIOUS_YAML = {
     "lightning": b"model:\n  class_path: subprocess.Popen\n  init_args: {args: [id]}\n",
     "nemo_top_target": b"target: os.system\n",
     "quoted_key": b'"_target_": "subprocess.call"\n',
+    "indirect": b"f:\n  _target_: hydra.utils.get_method\n  path: os.system\n",
 }
 
 
@@ -248,3 +249,16 @@ def test_skops_schema(scan_files) -> None:  # type: ignore[no-untyped-def]
     assert rule_for_threat("PAIT-CFG-101") == "Suspicious Model Components Check"
     assert files["other.zip"].issues_detected == []
     assert _outcome(details) == "BLOCKED"
+
+
+def test_hydra_target_makes_repository_module_reachable(scan_files) -> None:  # type: ignore[no-untyped-def]
+    details = scan_files(
+        {
+            "conf/model.yaml": b"net:\n  _target_: my_net.Net\n  width: 4\n",
+            "my_net.py": b"class Net:\n    def forward(self, x):\n"
+            b"        import os\n        os.system('id')\n",
+        }
+    )
+    files = by_path(details)
+    assert files["conf/model.yaml"].issues_detected == []
+    assert threats_of(files["my_net.py"]) == {"PAIT-PY-300"}
