@@ -237,7 +237,7 @@ def target_values(text: str) -> list[str]:
     repository's own modules); PyYAML when present, else the line scanner's key pattern.
 
     Example:
-        >>> target_values("model:\n  _target_: my_model.Net\n")
+        >>> target_values("model:\\n  _target_: my_model.Net\\n")
         ['my_model.Net']
     """
     try:
