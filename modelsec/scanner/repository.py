@@ -35,6 +35,7 @@ from modelsec.scanner.pysource import ModuleInfo
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.walk import Entry
 from modelsec.types.data import FileScanData
+from modelsec.types.enums import ModelScanStatus
 
 __all__ = ["AUTO_MAP_FILES", "analyse_repository", "code_references"]
 
@@ -377,8 +378,12 @@ def _merge(f: FileScanData, ctx: FileContext) -> FileScanData:
         if (i.source, i.threat, i.module, i.operator) not in have:
             issues.append(i)
     errors = "; ".join(x for x in [f.error_message, *ctx.errors] if x) or None
+    status = f.modelscan_status
+    if ctx.errors and status != ModelScanStatus.SCANNED:
+        status = ModelScanStatus.ERROR  # code a loader executes could not be judged
     return attrs.evolve(
         f,
+        modelscan_status=status,
         issues_detected=issues,
         error_message=errors[:1024] if errors else None,
     )

@@ -195,3 +195,14 @@ def test_cache_written_by_huggingface_hub(tmp_path: pathlib.Path) -> None:
     assert got["config.json"].issues_detected == []
     assert threats_of(got["onnx/model.pkl"]) & {"PAIT-PKL-100", "PAIT-PYTCH-100"}
     assert not any("PAIT-ARV-100" in threats_of(f) for f in details.files)
+
+
+def test_linked_directory_fan_out_bounded(tmp_path: pathlib.Path) -> None:
+    root = tmp_path / "model"
+    (root / "empty").mkdir(parents=True)
+    for i in range(450):
+        os.symlink("empty", root / f"l{i:03d}")
+    details = scan_path(root, max_files=100)  # walk budget: 4 x max_files linked directories
+    unwalked = [f for f in details.files if f.modelscan_status == "ERROR"]
+    assert 0 < len(unwalked) <= 100
+    assert all(f.issues_detected and not threats_of(f) for f in unwalked)

@@ -323,6 +323,7 @@ def test_reachable_syntax_error_fails_closed(tmp_path: pathlib.Path) -> None:
     f = by_path(details)["tokenization_x.py"]
     assert f.issues_detected and f.issues_detected[0].threat is None
     assert "invalid Python" in (f.error_message or "")
+    assert f.modelscan_status == "ERROR"
     assert _outcome(details) == "BLOCKED"
 
 
