@@ -93,8 +93,8 @@ def containment_root(root: str) -> str:
     real = os.path.realpath(root)
     parts = real.split(os.sep)
     # .../models--org--name/snapshots/<rev>[/sub...]: the entry folder holds blobs/ too.
-    for i in range(len(parts) - 2, 0, -1):
-        if parts[i] == "snapshots" and parts[i - 1].startswith(_HF_PREFIXES) and i + 1 < len(parts):
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] == "snapshots" and parts[i - 1].startswith(_HF_PREFIXES):
             return os.sep.join(parts[:i]) or os.sep
     return real
 

@@ -68,6 +68,10 @@ def test_hf_cache_malicious_blob_found_under_linked_name(tmp_path: pathlib.Path)
 def test_containment_root_of_cache(tmp_path: pathlib.Path) -> None:
     snap = hf_cache(tmp_path, {"a.json": b"{}"})
     assert containment_root(str(snap)) == os.path.realpath(snap.parent.parent)
+    assert containment_root(str(snap.parent)) == os.path.realpath(snap.parent.parent)
+    for root in (snap.parent, snap.parent.parent):  # snapshots/ or the whole cache entry
+        details = scan_path(root)
+        assert details.files and all(f.issues_detected == [] for f in details.files)
     assert containment_root(str(tmp_path)) == os.path.realpath(tmp_path)
 
 
