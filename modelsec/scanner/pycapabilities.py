@@ -14,6 +14,7 @@ __all__ = [
     "BUILTIN_NAMES",
     "CAPABILITIES",
     "DECODERS",
+    "FILE_UNPICKLERS",
     "GADGET_MODULES",
     "IMPORTERS",
     "MAX_CALLS_FOLLOWED",
@@ -77,6 +78,7 @@ CAPABILITIES: tuple[tuple[str, str], ...] = (
     ("types.LambdaType", "dynamic code"),
     ("marshal.load", "dynamic code"),
     ("pickle.load", "dynamic code"),
+    ("pickle.Unpickler", "dynamic code"),
     ("_pickle.load", "dynamic code"),
     ("dill.load", "dynamic code"),
     ("cloudpickle.load", "dynamic code"),
@@ -157,6 +159,10 @@ STEMS = frozenset(
         "code.",
     }
 )
+
+
+#: Unpicklers whose ``load(file)`` reads a file (scanned separately when it is in the model).
+FILE_UNPICKLERS = frozenset({"pickle", "_pickle", "dill", "cloudpickle", "joblib"})
 
 
 def capability(dotted: str) -> str | None:

@@ -32,6 +32,7 @@ from modelsec.scanner.pycapabilities import (
     BUILTIN_NAMES,
     CAPABILITIES,
     DECODERS,
+    FILE_UNPICKLERS,
     GADGET_MODULES,
     IMPORTERS,
     MAX_CALLS_FOLLOWED,
@@ -109,6 +110,7 @@ class ModuleInfo:
     aliases: dict[str, str] = field(default_factory=dict)
     local_imports: dict[str, tuple[str, str | None, int]] = field(default_factory=dict)
     imported_modules: list[tuple[str, int]] = field(default_factory=list)
+    star_modules: list[str] = field(default_factory=list)
     functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
     methods: dict[str, list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]] = field(
         default_factory=dict
@@ -246,12 +248,14 @@ class ModuleInfo:
             if fn in IMPORTERS and arg is not None:
                 return arg  # __import__("os") is the module os
             return None
+        if isinstance(expr, ast.Subscript):
+            return self._resolve_subscript(expr)
         attrs: list[str] = []
         inner = expr
         while isinstance(inner, ast.Attribute):
             attrs.append(inner.attr)
             inner = inner.value
-        if isinstance(inner, ast.Call):  # __import__("os").system
+        if isinstance(inner, (ast.Call, ast.Subscript)):  # __import__("os").system
             mod = self.resolve(inner)
             return ".".join([mod, *reversed(attrs)]) if mod is not None else None
         name = _dotted(expr)
@@ -265,8 +269,37 @@ class ModuleInfo:
         elif head == "__builtins__":
             base = "builtins"
         else:
-            return None
+            # ``from os import *`` then ``system(...)``: judged as every star module's name.
+            star = [f"{m}.{head}" for m in self.star_modules if capability(f"{m}.{head}")]
+            if not star:
+                return None
+            base = star[0]
         return f"{base}.{rest}" if rest else base
+
+    def _resolve_subscript(self, expr: ast.Subscript) -> str | None:
+        """``sys.modules["os"]``, ``os.__dict__["system"]``, ``vars(os)["system"]``,
+        ``__builtins__["exec"]``: a global reached by a literal key."""
+        key = _const_str(expr.slice)
+        if key is None:
+            return None
+        value = expr.value
+        if (
+            isinstance(value, ast.Call)
+            and self.resolve(value.func) == "builtins.vars"
+            and len(value.args) == 1
+        ):
+            base = self.resolve(value.args[0])
+        else:
+            base = self.resolve(value)
+        if base is None:
+            return None
+        if base == "sys.modules":
+            return key
+        if base.endswith(".__dict__"):
+            base = base[: -len(".__dict__")]
+        elif base != "builtins":
+            return None
+        return f"{base}.{key}"
 
     def _judge_nodes(self, nodes: Iterator[ast.AST], scope: str) -> Iterator[Call]:
         for node in nodes:
@@ -362,6 +395,19 @@ class ModuleInfo:
         verdict = classify_callable(module or "builtins", name)
         if verdict is None or verdict[0] != UNSAFE:
             return
+        if (
+            name in ("load", "Unpickler")
+            and module in FILE_UNPICKLERS
+            and not any(
+                (isinstance(a, ast.Constant) and isinstance(a.value, bytes))
+                or (isinstance(a, ast.Call) and DECODERS.search(_dotted(a.func) or "") is not None)
+                for arg in node.args
+                for a in ast.walk(arg)
+            )
+        ):
+            # Unpickling a *file*: a file of the model is scanned on its own, like torch.load.
+            # Bytes carried in the source (a literal, a decoded blob) are not: those are judged.
+            return
         obfuscated = category == "dynamic code" and any(
             isinstance(a, ast.Call) and (DECODERS.search(_dotted(a.func) or "") is not None)
             for arg in node.args
@@ -417,7 +463,12 @@ class ModuleInfo:
                 scope,
                 detail=key,
             )
-        elif base == "builtins" and key in ("exec", "eval", "compile", "__import__"):
+        elif base in ("builtins", "builtins.__dict__") and key in (
+            "exec",
+            "eval",
+            "compile",
+            "__import__",
+        ):
             yield Call(
                 node.lineno,
                 f"builtins.{key}",
@@ -516,11 +567,30 @@ def parse_module(text: str | bytes, filename: str = "<model>") -> ModuleInfo:
             info.imported_modules.append((mod, node.lineno))
             for a in node.names:
                 if a.name == "*":
+                    if node.level == 0:
+                        info.star_modules.append(mod)
                     continue
                 local = a.asname or a.name
                 if node.level == 0:
                     info.aliases[local] = f"{mod}.{a.name}"
                 info.local_imports[local] = (mod, a.name, node.lineno)
+    # ``run = os.system`` anywhere in the file: ``run`` names os.system from then on. Scopes are
+    # merged (stricter), and two passes resolve chains (``a = os; b = a.system``).
+    assigns = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and n.value is not None
+    ]
+    for _pass in range(2):
+        for n in assigns:
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            assert n.value is not None
+            dotted = info.resolve(n.value)
+            if dotted is None:
+                continue
+            for t in targets:
+                if isinstance(t, ast.Name) and t.id not in info.aliases:
+                    info.aliases[t.id] = dotted
     for stmt in tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             info.functions[stmt.name] = stmt

