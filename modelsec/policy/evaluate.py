@@ -7,7 +7,7 @@ emulator with the JSON body it received.
 How threats map to rules (by family of the threat code ``PAIT-<FMT>-<NNN>``):
 
 * 1xx load-time codes (and ``PAIT-ARV-100``) -> *Load Time Code Execution Check*; the
-  ``-101`` "suspicious" codes of pickle-like formats (PKL, PYTCH, JOBLIB, EXDIR) ->
+  ``-101`` "suspicious" codes of pickle-like formats (PKL, PYTCH, JOBLIB, EXDIR, CFG) ->
   *Suspicious Model Components Check*;
 * 2xx -> *Model Architecture Backdoor Check*;
 * 3xx -> *Runtime Code Execution Check*, except the unknown-operator codes (``PAIT-TF-301``,
@@ -87,6 +87,10 @@ THREAT_DESCRIPTIONS: Mapping[str, str] = {
     "PAIT-EXDIR-100": "EXDIR model with unsafe code",
     "PAIT-EXDIR-101": "EXDIR model with suspicious code",
     "PAIT-ARV-100": "Archive member that would be written outside the extraction directory",
+    "PAIT-PY-100": "Python code shipped with the model that runs unsafe operations when it loads",
+    "PAIT-PY-300": "Python code a loader executes that runs unsafe operations when called",
+    "PAIT-CFG-100": "Configuration that makes the loader construct or call unsafe code",
+    "PAIT-CFG-101": "Configuration naming types not known to be safe to instantiate",
     "PAIT-ONNX-200": "ONNX model with an architectural backdoor",
     "PAIT-TF-200": "TensorFlow SavedModel with an architectural backdoor",
     "PAIT-KERAS-300": "Keras Lambda layer that runs code at inference",
@@ -106,7 +110,7 @@ THREAT_DESCRIPTIONS: Mapping[str, str] = {
 }
 
 _THREAT_RE = re.compile(r"^PAIT-([A-Z0-9]+)-(\d)(\d\d)$")
-_SUSPICIOUS_FORMATS = frozenset({"PKL", "PYTCH", "JOBLIB", "EXDIR"})
+_SUSPICIOUS_FORMATS = frozenset({"PKL", "PYTCH", "JOBLIB", "EXDIR", "CFG"})
 _UNKNOWN_OPERATOR_CODES = frozenset({"PAIT-TF-301", "PAIT-LITERT-301"})
 
 

@@ -153,26 +153,52 @@ def scan_file(path: str, rel: str, limits: ScanLimits = DEFAULT_LIMITS) -> FileS
     )
 
 
+def _entry_issue(
+    rel: str, kind: str, label: str, description: str, threat: str | None, message: str
+) -> FileScanData:
+    # Entries without readable content still need a blob_id: hash a label.
+    return FileScanData(
+        file_path=rel,
+        modelscan_status=ModelScanStatus.ERROR if threat is None else ModelScanStatus.SKIPPED,
+        blob_id=_synthetic_id(kind, label),
+        issues_detected=[
+            ModelScanIssue(description=clip(description, 4096), source=rel, threat=threat)
+        ],
+        error_message=clip(message, 1024),
+    )
+
+
 def _scan_entry(entry: Entry, limits: ScanLimits) -> FileScanData:
     rel = clip(entry.rel, 1024)
+    target = printable(entry.link_target or "")
     if entry.kind == "symlink":
-        target = entry.link_target or ""
-        return FileScanData(
-            file_path=rel,
-            modelscan_status=ModelScanStatus.SKIPPED,
-            blob_id=_synthetic_id("symlink", f"{rel}->{target}"),
-            issues_detected=[
-                ModelScanIssue(
-                    description=clip(
-                        f"symlink points outside the model directory: "
-                        f"{printable(target)!r} (not followed)",
-                        4096,
-                    ),
-                    source=rel,
-                    threat="PAIT-ARV-100",
-                )
-            ],
-            error_message="symlink leaving the model directory; not followed",
+        return _entry_issue(
+            rel,
+            "symlink",
+            f"{rel}->{entry.link_target or ''}",
+            f"symlink points outside the model directory: {target!r} (not followed)",
+            "PAIT-ARV-100",
+            "symlink leaving the model directory; not followed",
+        )
+    if entry.kind == "broken":
+        # The loader will look for this file and not find it: nothing here was judged.
+        return _entry_issue(
+            rel,
+            "broken",
+            f"{rel}->{entry.link_target or ''}",
+            f"symlink target {target!r} does not exist: file not present, not scanned "
+            "(fail closed)",
+            None,
+            "dangling symlink; file not present",
+        )
+    if entry.kind == "unwalked":
+        return _entry_issue(
+            rel,
+            "unwalked",
+            rel,
+            "linked directory not walked: too many linked directories (fail closed)",
+            None,
+            "linked directory not walked (walk bound reached)",
         )
     if entry.kind == "special":
         return FileScanData(
@@ -181,6 +207,31 @@ def _scan_entry(entry: Entry, limits: ScanLimits) -> FileScanData:
             blob_id=_synthetic_id("special", rel),
             issues_detected=[],
             error_message="not a regular file (FIFO, socket or device); not opened",
+        )
+    from modelsec.scanner.layout import lfs_pointer
+
+    pointer = lfs_pointer(entry.path)
+    if pointer is not None:
+        digest, size = _sha256_file(entry.path)
+        return FileScanData(
+            file_path=rel,
+            modelscan_status=ModelScanStatus.ERROR,
+            blob_id=digest,
+            sha256=digest,
+            size_bytes=size,
+            issues_detected=[
+                ModelScanIssue(
+                    description=clip(
+                        "Git LFS pointer instead of the file: weights not present, nothing "
+                        f"judged (fail closed); the real file has sha256 {pointer[0]} and "
+                        f"{pointer[1]} bytes (run `git lfs pull`)",
+                        4096,
+                    ),
+                    source=rel,
+                    threat=None,
+                )
+            ],
+            error_message="Git LFS pointer: file content not present",
         )
     return scan_file(entry.path, rel, limits)
 
@@ -224,6 +275,9 @@ def scan_path(
         max_files=max_files,
     )
     files = [_scan_entry(e, lim) for e in entries]
+    from modelsec.scanner.repository import analyse_repository  # code loaders execute
+
+    analyse_repository(os.fspath(path), entries, files, lim)
     formats: list[str] = []
     for f in files:
         for fmt in f.formats or []:

@@ -32,8 +32,9 @@ __all__ = ["HEAD_BYTES", "NAME_ROUTES", "NameScanner", "scan_source"]
 
 HEAD_BYTES = 4096
 
-#: ``scanner(ctx, src, name, location)`` for a format chosen by file name.
-NameScanner = Callable[[FileContext, ByteSource, str, str], None]
+#: ``scanner(ctx, src, name, location) -> handled`` for a format chosen by file name; ``False``
+#: (after peeking only) hands the content back to the sniffed kind's parser.
+NameScanner = Callable[[FileContext, ByteSource, str, str], bool]
 
 #: Name-based routing for formats without a signature (Python source, YAML configs, MLmodel,
 #: ...): ``(matches(name), scanner)`` pairs, checked in order for content that has no signature
@@ -42,7 +43,24 @@ NameScanner = Callable[[FileContext, ByteSource, str, str], None]
 NAME_ROUTES: list[tuple[Callable[[str], bool], NameScanner]] = []
 
 # Kinds decided by structure or name only, which a name route may take over.
-_ROUTABLE = {Kind.TEXT, Kind.UNKNOWN, Kind.YAML}
+_ROUTABLE = {Kind.TEXT, Kind.UNKNOWN, Kind.YAML, Kind.JSON}
+
+
+def _loadtime_names(name: str) -> bool:
+    from modelsec.scanner.loadtime import routes_name
+
+    return routes_name(name)
+
+
+def _loadtime_scan(ctx: FileContext, src: ByteSource, name: str, location: str) -> bool:
+    # Code and configurations a loader acts on: Python source, YAML (Hydra, NeMo, MLmodel),
+    # TorchServe manifests, skops schemas.
+    from modelsec.scanner.loadtime import route_by_name
+
+    return route_by_name(ctx, src, name, location)
+
+
+NAME_ROUTES.append((_loadtime_names, _loadtime_scan))
 
 _COMPRESSED = {
     Kind.GZIP: ("gzip", "gzip"),
@@ -126,7 +144,8 @@ def scan_source(
             if kind == "probe":
                 _probe_pickle(ctx, s, name, location, family)
             elif route is not None and kind == kinds[0]:
-                route(ctx, s, name, location)
+                if not route(ctx, s, name, location):
+                    _dispatch(ctx, s, kind, name, location, depth, fp, family)
             else:
                 _dispatch(ctx, s, kind, name, location, depth, fp, family)
         except TruncatedError as exc:

@@ -1,8 +1,18 @@
-"""Directory walk for a scan: regular files only, symlinks never followed, relative paths.
+"""Directory walk for a scan: relative paths, in-repository symlinks followed, escapes reported.
 
-A symlink in a model directory is never read through: one pointing inside the tree adds
-nothing (its target is scanned as itself), one pointing outside would make the scanner (and
-the user's loader) read files that are not part of the model, so it is reported instead.
+Real model repositories are full of symbolic links: a Hugging Face cache keeps every file once
+under ``models--org--name/blobs/<sha>`` and the snapshot a loader opens
+(``snapshots/<rev>/model.safetensors``) is a link to it. A loader reads through those links, so
+the scanner does too: a link whose target stays inside the *containment root* is followed and
+its target scanned under the linked name (what the loader will open). The containment root is
+the scan root, or, when the scan root lies inside a Hugging Face cache entry, that
+``models--org--name`` folder (so ``../../blobs/<sha>`` counts as inside). A link leaving the
+containment root would make the loader read files that are not part of the model: it is
+reported (``symlink`` entry, ``PAIT-ARV-100``) and never read. A link whose target does not
+exist is reported as ``broken`` (the file the loader wants is missing: fail closed).
+
+Version-control metadata directories (``.git``, ``.hg``, ``.svn``) are not part of the model: they
+are skipped entirely (not listed, not counted against ``max_files``).
 """
 
 from __future__ import annotations
@@ -16,7 +26,13 @@ import attrs
 
 from modelsec.errors import PayloadError
 
-__all__ = ["Entry", "TooManyFilesError", "walk"]
+__all__ = ["VCS_DIRS", "Entry", "TooManyFilesError", "containment_root", "walk"]
+
+#: Directory names never descended into: version-control metadata, not model content.
+VCS_DIRS = frozenset({".git", ".hg", ".svn"})
+
+#: Hugging Face cache entry prefixes (``models--org--name`` and its dataset/space siblings).
+_HF_PREFIXES = ("models--", "datasets--", "spaces--")
 
 
 class TooManyFilesError(PayloadError):
@@ -38,8 +54,10 @@ class TooManyFilesError(PayloadError):
 
 @attrs.frozen
 class Entry:
-    """One thing to report: a regular ``file``, a ``symlink`` leaving the root, or a
-    ``special`` file (FIFO, socket, device) that is never opened."""
+    """One thing to report: a regular ``file`` (possibly reached through an in-root link), a
+    ``symlink`` leaving the root, a ``broken`` link (target missing), a ``special`` file (FIFO,
+    socket, device) that is never opened, or a directory ``unwalked`` because the walk's bounds
+    were reached (link fan-out)."""
 
     rel: str
     path: str
@@ -61,6 +79,26 @@ def _inside(root_real: str, target_real: str) -> bool:
     return target_real == root_real or target_real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
+def containment_root(root: str) -> str:
+    """The real path links under ``root`` must stay inside: ``root`` itself, or the Hugging Face
+    cache entry (``.../models--org--name``) when ``root`` is inside its ``snapshots`` folder.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp(), "models--org--m", "snapshots", "abc")
+        >>> d.mkdir(parents=True)
+        >>> containment_root(str(d)).endswith("models--org--m")
+        True
+    """
+    real = os.path.realpath(root)
+    parts = real.split(os.sep)
+    # .../models--org--name/snapshots/<rev>[/sub...]: the entry folder holds blobs/ too.
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] == "snapshots" and parts[i - 1].startswith(_HF_PREFIXES):
+            return os.sep.join(parts[:i]) or os.sep
+    return real
+
+
 def walk(
     root: str,
     *,
@@ -73,11 +111,14 @@ def walk(
     Patterns are globs on the ``/``-separated relative path (a pattern without ``/`` also
     matches the base name; ``dir/`` means everything under ``dir``). Files not matching
     ``allow_patterns`` (when given) or matching ``ignore_patterns`` are left out entirely.
+    Links to directories inside the containment root are descended into under the linked name;
+    a link back into a directory already on the current path (a loop) is not descended again.
 
     Example:
         >>> import tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> _ = (d / "a.bin").write_bytes(b"x"); _ = (d / "README.md").write_text("hi")
+        >>> (d / ".git").mkdir(); _ = (d / ".git" / "HEAD").write_text("ref")
         >>> [e.rel for e in walk(str(d), ignore_patterns=["*.md"])]
         ['a.bin']
     """
@@ -101,10 +142,12 @@ def walk(
         if keep(rel):
             add(Entry(rel, root, "file" if stat.S_ISREG(st.st_mode) else "special"))
         return out
-    root_real = os.path.realpath(root)
-    pending = [("", root)]
+    fence = containment_root(root)
+    # Links can fan out (a directory linked from many places): bound the directories visited.
+    budget = max(256, 4 * max_files)
+    pending: list[tuple[str, str, tuple[str, ...]]] = [("", root, (os.path.realpath(root),))]
     while pending:
-        prefix, directory = pending.pop()
+        prefix, directory, chain = pending.pop()
         with os.scandir(directory) as it:
             items = sorted(it, key=lambda e: e.name)
         for item in items:
@@ -112,11 +155,34 @@ def walk(
             if item.is_symlink():
                 target = os.readlink(item.path)
                 real = os.path.realpath(item.path)
-                if not _inside(root_real, real) and keep(rel):
-                    add(Entry(rel, item.path, "symlink", target))
+                if not _inside(fence, real):
+                    if keep(rel):
+                        add(Entry(rel, item.path, "symlink", target))
+                    continue
+                try:
+                    tst = os.stat(item.path)
+                except OSError:  # dangling (or a loop the OS refuses to resolve)
+                    if keep(rel):
+                        add(Entry(rel, item.path, "broken", target))
+                    continue
+                if stat.S_ISDIR(tst.st_mode):
+                    if item.name in VCS_DIRS or real in chain:
+                        continue  # a loop: its content is already walked under an ancestor
+                    budget -= 1
+                    if budget < 0:
+                        if keep(rel):
+                            add(Entry(rel, item.path, "unwalked", target))
+                        continue
+                    pending.append((rel + "/", item.path, (*chain, real)))
+                    continue
+                if keep(rel):
+                    add(Entry(rel, item.path, "file" if stat.S_ISREG(tst.st_mode) else "special"))
                 continue
             if item.is_dir(follow_symlinks=False):
-                pending.append((rel + "/", item.path))
+                if item.name in VCS_DIRS:
+                    continue
+                budget -= 1
+                pending.append((rel + "/", item.path, (*chain, os.path.realpath(item.path))))
                 continue
             if not keep(rel):
                 continue

@@ -82,7 +82,7 @@ def test_patterns(scan_files) -> None:  # type: ignore[no-untyped-def]
     assert sorted(by_path(details)) == ["a.bin", "docs/readme.md"]
 
 
-def test_symlinks_never_followed(tmp_path: pathlib.Path) -> None:
+def test_symlinks_leaving_root_never_followed(tmp_path: pathlib.Path) -> None:
     outside = tmp_path / "secret.pkl"
     outside.write_bytes(B.call("os", "system"))
     root = tmp_path / "model"
@@ -93,7 +93,11 @@ def test_symlinks_never_followed(tmp_path: pathlib.Path) -> None:
     os.symlink(tmp_path, root / "dirlink")
     details = scan_path(root)
     files = by_path(details)
-    assert sorted(files) == ["dirlink", "escape.pkl", "inside.pkl"]
+    # alias.pkl stays inside the root: followed and scanned under its own name (a loader
+    # opening it reads the same bytes); dirlink and escape.pkl leave the root: reported.
+    assert sorted(files) == ["alias.pkl", "dirlink", "escape.pkl", "inside.pkl"]
+    assert files["alias.pkl"].sha256 == files["inside.pkl"].sha256
+    assert threats_of(files["dirlink"]) == {"PAIT-ARV-100"}
     esc = files["escape.pkl"]
     assert esc.modelscan_status == "SKIPPED" and threats_of(esc) == {"PAIT-ARV-100"}
     assert esc.sha256 is None and len(esc.blob_id) == 64
