@@ -57,18 +57,18 @@ def analyse_template(template: str) -> TemplateVerdict:
     if not _jinja2_available():
         reasons, error = analyse_tokens(template)
         if error is not None:
-            error = f"not a well-formed Jinja template ({error})"
+            error = f"is not a well-formed Jinja template ({error})"
         return TemplateVerdict(reasons, error, "fallback")
     from modelsec.scanner.jinja_ast import analyse_ast
 
     reasons, error = analyse_ast(template)
     if error is None:
         return TemplateVerdict(reasons, None, "jinja2")
-    # jinja2 refuses it: Python renderers cannot run it, but a different engine might. Judge
-    # what we can with the tokenizer and report the parse failure.
+    # jinja2 refuses it (Python renderers cannot run it, but a different engine might) or the
+    # analysis could not finish: judge what we can with the tokenizer and report the failure.
     extra, _lex_error = analyse_tokens(template)
     merged = reasons + [r for r in extra if r not in reasons]
-    return TemplateVerdict(merged, f"not a valid Jinja template for jinja2 ({error})", "jinja2")
+    return TemplateVerdict(merged, error, "jinja2")
 
 
 def check_template(template: str) -> list[str]:

@@ -409,7 +409,8 @@ class _Analyser:
 
 
 def analyse_ast(template: str) -> tuple[list[str], str | None]:
-    """``(reasons, parse_error)`` for ``template`` parsed by ``jinja2`` (never rendered).
+    """``(reasons, error)`` for ``template`` parsed by ``jinja2`` (never rendered); ``error``
+    says why it could not be parsed or fully analysed.
 
     Example:
         >>> analyse_ast("{% for m in messages %}{{ m['content'] }}{% endfor %}")
@@ -422,15 +423,20 @@ def analyse_ast(template: str) -> tuple[list[str], str | None]:
     try:
         tree = _env().parse(template)
     except TemplateSyntaxError as exc:
-        return [], f"line {exc.lineno}: {printable(str(exc.message or exc), 200)}"
+        detail = printable(str(exc.message or exc), 200)
+        return [], f"is not a valid Jinja template for jinja2 (line {exc.lineno}: {detail})"
     except RecursionError:
-        return [], "nested too deeply for the parser"
+        return [], "is nested too deeply for jinja2's parser"
+    except Exception as exc:  # any parser failure: fail closed, never crash the scan
+        return [], f"is not a valid Jinja template for jinja2 (parser failed: {type(exc).__name__})"
     analyser = _Analyser(tree)
     try:
         analyser.collect()
         if not analyser.solve():
-            return analyser.reasons, "variables too intertwined to analyse"
+            return analyser.reasons, "could not be fully analysed (variables too intertwined)"
         analyser.check()
     except RecursionError:
-        return analyser.reasons, "nested too deeply to analyse"
+        return analyser.reasons, "could not be fully analysed (nested too deeply)"
+    except (MemoryError, OverflowError, ValueError, TypeError) as exc:
+        return analyser.reasons, f"could not be fully analysed ({type(exc).__name__})"
     return analyser.reasons, None
