@@ -79,6 +79,10 @@ def _env() -> ImmutableSandboxedEnvironment:
     return _ENV
 
 
+def _as_tuple(*items: Any) -> tuple[Any, ...]:
+    return items
+
+
 class _Analyser:
     def __init__(self, tree: nodes.Template) -> None:
         self.tree = tree
@@ -223,10 +227,13 @@ class _Analyser:
             return Val([node.data])
         if isinstance(node, (nodes.Tuple, nodes.List)):
             items = [self.eval(i) for i in node.items]
-            return fold(items, lambda *xs: tuple(xs)) or derive(*items)
+            return fold(items, _as_tuple) or derive(*items)
         if isinstance(node, nodes.Dict):
+            # Iterating (|join, |first, for) yields the keys, subscripts the values: a mapping
+            # is the two tuples (an over-approximation of both uses).
+            keys = [self.eval(p.key) for p in node.items]
             values = [self.eval(p.value) for p in node.items]
-            return fold(values, lambda *xs: tuple(xs)) or derive(*values)
+            return self._mapping(keys, values)
         if isinstance(node, nodes.Name):
             return self.name(node.name)
         if isinstance(node, nodes.Concat):
@@ -254,7 +261,7 @@ class _Analyser:
                 self.eval(p) if p is not None else Val([None])
                 for p in (node.start, node.stop, node.step)
             ]
-            return fold(parts, lambda *xs: tuple(xs)) or DATA
+            return fold(parts, _as_tuple) or DATA
         if isinstance(node, nodes.Getattr):
             return DATA | self.attr_memo.get(node.attr, Val())
         if isinstance(node, nodes.Getitem):
@@ -272,6 +279,11 @@ class _Analyser:
         if isinstance(node, (nodes.MarkSafe, nodes.MarkSafeIfAutoescape)):
             return self.eval(node.expr)
         return derive(*(self.eval(c) for c in node.iter_child_nodes() if isinstance(c, nodes.Expr)))
+
+    def _mapping(self, keys: list[Val], values: list[Val]) -> Val:
+        key_part = fold(keys, _as_tuple) or derive(*keys)
+        value_part = fold(values, _as_tuple) or derive(*values)
+        return key_part | value_part
 
     def _filter_value(self, node: nodes.Filter) -> Val:
         if node.name in NUMBER_FILTERS:
@@ -314,9 +326,17 @@ class _Analyser:
         if isinstance(callee, nodes.Name):
             if callee.name in self.macros or callee.name == "caller":
                 return BUILT  # rendered template text
-            if callee.name in ("range", "namespace", "dict", "lipsum"):
+            if callee.name == "dict" and callee.name not in self.sources:
+                # dict(__cla=1, ss__=1)|join: keyword names are template-written strings
+                keys = [Val([k.key]) for k in node.kwargs]
+                values = [self.eval(k.value) for k in node.kwargs]
+                extra = [self.eval(n) for n in (*node.args, node.dyn_args, node.dyn_kwargs) if n]
+                return self._mapping(keys, values) | derive(*extra)
+            if callee.name in ("range", "namespace", "lipsum") and callee.name not in self.sources:
                 return DATA
-        return derive(*args) | DATA
+        # What a call returns may come from the callee (joiner('__x'), a variable holding one)
+        # or from its arguments (loop.cycle('__a', 'b')).
+        return derive(self.eval(callee), *args) | DATA
 
     # --- checks ----------------------------------------------------------------------------
 

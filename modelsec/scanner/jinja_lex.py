@@ -193,7 +193,8 @@ def analyse_tokens(template: str) -> tuple[list[str], str | None]:
                 add(f"looks inside the Jinja global {tok.value!r}")
             if tok.kind == "op" and tok.value == "[" and _subscripts(prev):
                 _check_subscript(toks[j + 1 : _matching(toks, j)], suspect, add)
-            if tok.kind == "name" and prev is not None and prev.value == "|":
+            filter_block = kind == "stmt" and j == 1 and toks[0].value == "filter"
+            if tok.kind == "name" and (filter_block or (prev is not None and prev.value == "|")):
                 _check_filter(tok.value, toks, j, add)
             if tok.kind == "name" and after_dot and tok.value in ("format", "format_map"):
                 recv = toks[j - 2] if j >= 2 else None
@@ -259,22 +260,26 @@ def _check_filter(name: str, toks: list[_Tok], j: int, add: Callable[[str], None
     args = toks[j + 2 : _matching(toks, j + 1)]
     if any(t.value in ("*", "**") for t in args):
         add(f"|{name} takes its arguments from an unpacked value")
-    position, _keyword = ATTRIBUTE_FILTERS[name]
-    for k, t in enumerate(args):
-        if t.kind == "str" and internal_name(t.value):
-            add(f"|{name} attribute name {printable(t.value, 80)!r} reaches Python internals")
-        if t.kind == "str" and name == "map" and t.value == "attr" and k == 0:
-            add("|map applies the attr filter")
-        if (
-            t.kind == "name"
-            and t.value == "attribute"
-            and k + 2 < len(args)
-            and (args[k + 2].kind != "str" or (k + 3 < len(args) and args[k + 3].value not in ",)"))
-        ):
-            add(f"|{name} attribute name is chosen at render time")
+    position, keyword = ATTRIBUTE_FILTERS[name]
     if (
         position == 0
         and args
-        and (args[0].kind != "str" or (len(args) > 1 and args[1].value != ","))
+        and not (args[0].kind == "name" and args[1:2] and args[1].value == "=")
     ):
-        add(f"|{name} attribute name is chosen at render time")
+        if args[0].kind != "str" or (len(args) > 1 and args[1].value != ","):
+            add(f"|{name} attribute name is chosen at render time")
+        elif internal_name(args[0].value):
+            add(f"|{name} attribute name {printable(args[0].value, 80)!r} reaches Python internals")
+    if name == "map" and args and not (args[0].kind == "name" and args[0].value == "attribute"):
+        if args[0].kind != "str":
+            add("|map applies a filter chosen at render time")
+        elif args[0].value == "attr":
+            add("|map applies the attr filter")
+    for k, t in enumerate(args[:-2]):
+        if keyword and t.kind == "name" and t.value == "attribute" and args[k + 1].value == "=":
+            value = args[k + 2]
+            if value.kind != "str" or (k + 3 < len(args) and args[k + 3].value not in ",)"):
+                add(f"|{name} attribute name is chosen at render time")
+            elif internal_name(value.value):
+                shown = printable(value.value, 80)
+                add(f"|{name} attribute name {shown!r} reaches Python internals")

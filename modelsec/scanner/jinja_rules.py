@@ -85,6 +85,7 @@ ESCAPE_GLOBALS = frozenset(
 # name or None, whether an ``attribute=`` keyword is read).
 ATTRIBUTE_FILTERS: dict[str, tuple[int | None, bool]] = {
     "attr": (0, False),
+    "join": (None, True),
     "selectattr": (0, False),
     "rejectattr": (0, False),
     "groupby": (0, True),
