@@ -39,7 +39,9 @@ from modelsec.scanner.jinja_values import (
     STR_METHODS,
     Val,
     add,
+    assemble,
     derive,
+    extract,
     fold,
     index,
     jstr,
@@ -83,6 +85,35 @@ def _as_tuple(*items: Any) -> tuple[Any, ...]:
     return items
 
 
+def _join(sep: Any, items: Any) -> str:
+    if not isinstance(sep, str):
+        raise TypeError("not a string")
+    return sep.join(jstr(x) for x in items)
+
+
+# Operations that put strings together (the rest only take parts of their input).
+_ASSEMBLING_FILTERS = frozenset(
+    {
+        "join",
+        "format",
+        "replace",
+        "center",
+        "indent",
+        "wordwrap",
+        "truncate",
+        "urlencode",
+        "xmlattr",
+    }
+)
+_ASSEMBLING_METHODS = frozenset(
+    {"join", "format", "format_map", "replace", "center", "ljust", "rjust", "zfill", "expandtabs"}
+)
+# Filters whose result is a string whatever went in (object reprs included).
+_TEXT_FILTERS = frozenset(
+    {"string", "lower", "upper", "title", "capitalize", "trim", "e", "escape", "safe", "pprint"}
+)
+
+
 class _Analyser:
     def __init__(self, tree: nodes.Template) -> None:
         self.tree = tree
@@ -104,8 +135,12 @@ class _Analyser:
                 self.attr_sources.setdefault(target.attr, []).append(src)
             self._flag_name(target.attr, "namespace attribute")
         elif isinstance(target, (nodes.Tuple, nodes.List)):
+            # Unpacking: each name gets a component of the value ("elem" N levels down).
+            deeper = "elem1" if kind == "value" else kind
+            if deeper.startswith("elem"):
+                deeper = f"elem{int(deeper[4:]) + 1}" if kind != "value" else deeper
             for item in target.items:
-                self._bind(item, "elem" if kind == "value" else kind, src)
+                self._bind(item, deeper, src)
 
     def collect(self) -> None:
         for node in self.tree.find_all(nodes.Node):
@@ -119,7 +154,7 @@ class _Analyser:
                 )
                 self._bind(node.target, "block", node if body_text else None)
             elif isinstance(node, nodes.For):
-                self._bind(node.target, "elem", node.iter)
+                self._bind(node.target, "elem1", node.iter)
             elif isinstance(node, nodes.With):
                 for target, value in zip(node.targets, node.values, strict=False):
                     self._bind(target, "value", value)
@@ -140,6 +175,14 @@ class _Analyser:
                     names = [n if isinstance(n, str) else n[-1] for n in node.names]
                 for name in names:
                     self.sources.setdefault(name, []).append(("built", None))
+        # Extra arguments reach a macro body as ``varargs`` and ``kwargs``.
+        for name in self.macros:
+            for call in self.calls.get(name, []):
+                for extra in call.args:
+                    self.sources.setdefault("varargs", []).append(("opaque", extra))
+                for kw in call.kwargs:
+                    self.sources.setdefault("kwargs", []).append(("opaque", kw.value))
+                    self.sources["kwargs"].append(("value", nodes.Const(kw.key)))
         for name, macro in self.macros.items():
             offset = len(macro.args) - len(macro.defaults)
             for i, arg in enumerate(macro.args):
@@ -180,8 +223,13 @@ class _Analyser:
     def _source(self, kind: str, src: Any) -> Val:
         if kind == "value":
             return self.eval(src)
-        if kind == "elem":
-            return self.elements(self.eval(src))
+        if kind.startswith("elem"):
+            val = self.eval(src)
+            for _ in range(int(kind[4:])):
+                val = self.elements(val)
+            return val
+        if kind == "opaque":
+            return derive(self.eval(src))
         if kind == "block":
             if src is None:
                 return BUILT
@@ -238,13 +286,18 @@ class _Analyser:
             return self.name(node.name)
         if isinstance(node, nodes.Concat):
             parts = [self.eval(n) for n in node.nodes]
-            return fold(parts, lambda *xs: "".join(jstr(x) for x in xs)) or derive(*parts)
+            return fold(parts, lambda *xs: "".join(jstr(x) for x in xs)) or assemble(*parts)
         if isinstance(node, (nodes.Add, nodes.Mul)):
             left, right = self.eval(node.left), self.eval(node.right)
             op = add if isinstance(node, nodes.Add) else mul
-            return fold([left, right], op) or derive(left, right)
+            folded = fold([left, right], op)
+            if folded is not None:
+                return folded
+            # + and * of strings put strings together; of numbers they are arithmetic
+            return assemble(left, right) if left.textual or right.textual else DATA
         if isinstance(node, nodes.Mod):
-            return derive(self.eval(node.left), self.eval(node.right))
+            left, right = self.eval(node.left), self.eval(node.right)
+            return assemble(left, right) if left.textual else DATA  # "%c" % 95 is "_"
         if isinstance(node, nodes.Neg):
             operand = self.eval(node.node)
             return fold([operand], lambda x: -x if isinstance(x, (int, float)) else None) or DATA
@@ -263,15 +316,20 @@ class _Analyser:
             ]
             return fold(parts, _as_tuple) or DATA
         if isinstance(node, nodes.Getattr):
-            return DATA | self.attr_memo.get(node.attr, Val())
+            # jinja2's getattr falls back to item lookup: on a literal mapping ``d.k`` is a value
+            container = self.eval(node.node)
+            val = DATA | self.attr_memo.get(node.attr, Val())
+            if container.lits:
+                val = val | self.elements(container)
+            return val | Val(built=container.built)
         if isinstance(node, nodes.Getitem):
             container, key = self.eval(node.node), self.eval(node.arg)
             folded = fold([container, key], index)
             if folded is not None:
                 return folded
             if container.lits:
-                return self.elements(container) | Val(data=container.data)
-            return Val(data=container.data, built=container.built)
+                return self.elements(container) | extract(Val(data=container.data))
+            return extract(container)
         if isinstance(node, nodes.Filter):
             return self._filter_value(node)
         if isinstance(node, nodes.Call):
@@ -294,12 +352,20 @@ class _Analyser:
         plain = not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None
         if node.name in ("default", "d"):
             return base | (args[0] if args else DATA)
+        if node.name in _ASSEMBLING_FILTERS:
+            op = STR_FILTERS.get(node.name) if plain else None
+            folded = fold([base, *args], op) if op is not None else None
+            if folded is not None:
+                return folded
+            return assemble(base, *args)
         if plain and node.name in STR_FILTERS:
             folded = partial(base, args, STR_FILTERS[node.name])
             if folded is not None:
-                return folded
+                return folded | Val(text=node.name in _TEXT_FILTERS)
         if node.name in RECEIVER_ONLY_FILTERS or (node.name in STR_FILTERS and not args):
-            return derive(base)
+            return extract(base) | Val(text=node.name in _TEXT_FILTERS)
+        if base.textual or any(a.textual for a in args):
+            return assemble(base, *args)  # a filter we do not model: assume it joins text
         return derive(base, *args)
 
     def _call_value(self, node: nodes.Call) -> Val:
@@ -310,16 +376,16 @@ class _Analyser:
             recv = self.eval(callee.node)
             method = callee.attr
             plain = not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None
+            if method in _ASSEMBLING_METHODS:
+                op = STR_METHODS.get(method, _join) if plain else None
+                folded = fold([recv, *args], op) if op is not None else None
+                return folded if folded is not None else assemble(recv, *args)
             if method in STR_METHODS and plain:
                 folded = partial(recv, args, STR_METHODS[method])
                 if folded is not None:
-                    return folded
-            if method == "join" and len(args) == 1 and plain:
-                folded = partial(recv, args, lambda sep, xs: sep.join(jstr(x) for x in xs))
-                if folded is not None:
-                    return folded
+                    return folded | Val(text=recv.textual)
             if method in RECEIVER_ONLY_METHODS:
-                return derive(recv)
+                return extract(recv)
             if method in ("get", "pop"):
                 return DATA | (args[1] if len(args) > 1 else DATA)
             return derive(recv, *args)
@@ -352,7 +418,7 @@ class _Analyser:
         for lit in sorted(val.lits, key=repr):
             if isinstance(lit, str):
                 self._flag_name(lit, what)
-        if val.built:
+        if val.built or val.assembled:
             self._reason(f"{what} is a string built at render time (a computed attribute name)")
 
     def _global(self, node: nodes.Node) -> str | None:
@@ -457,6 +523,6 @@ def analyse_ast(template: str) -> tuple[list[str], str | None]:
         analyser.check()
     except RecursionError:
         return analyser.reasons, "could not be fully analysed (nested too deeply)"
-    except (MemoryError, OverflowError, ValueError, TypeError) as exc:
+    except Exception as exc:  # a bug or an input we did not foresee: fail closed, never crash
         return analyser.reasons, f"could not be fully analysed ({type(exc).__name__})"
     return analyser.reasons, None

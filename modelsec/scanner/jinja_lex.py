@@ -123,10 +123,12 @@ def _matching(tokens: list[_Tok], start: int) -> int:
     return len(tokens)
 
 
-def _assigned_from_strings(blocks: list[tuple[str, list[_Tok]]]) -> set[str]:
+def _assigned_from_strings(blocks: list[tuple[str, list[_Tok]]]) -> tuple[set[str], set[str]]:
     """Variables a ``set``/``for``/``with``/``macro`` binds from anything that may be a string
-    the template wrote (or that we cannot tell): used as a key, such a variable is suspect."""
-    names: set[str] = set()
+    the template wrote (or that we cannot tell): used as a key, such a variable is suspect.
+    Also the variables bound to mappings the template writes (``d.k`` looks a value up)."""
+    names: set[str] = {"varargs", "kwargs"}  # a macro's extra arguments
+    containers: set[str] = {"kwargs"}
     for kind, toks in blocks:
         if kind != "stmt" or not toks or toks[0].kind != "name":
             continue
@@ -141,9 +143,16 @@ def _assigned_from_strings(blocks: list[tuple[str, list[_Tok]]]) -> set[str]:
             len(toks),
         )
         rhs = toks[split + 1 :]
-        stringy = split == len(toks) or any(t.kind == "str" or t.value == "~" for t in rhs)
+        stringy = split == len(toks) or any(
+            t.kind == "str"
+            or t.value == "~"
+            or (k and rhs[k - 1].value == "|" and t.value not in _NUMERIC_FILTERS)
+            for k, t in enumerate(rhs)
+        )
         if stringy:
             names.update(t.value for t in toks[1:split] if t.kind == "name")
+        if any(t.value in ("{", "dict") for t in rhs):
+            containers.update(t.value for t in toks[1:split] if t.kind == "name")
     for _kind, toks in blocks:  # namespace(name='...'): ``ns.name`` may hold that string
         for j, t in enumerate(toks):
             if t.value == "namespace" and j + 1 < len(toks) and toks[j + 1].value == "(":
@@ -154,7 +163,7 @@ def _assigned_from_strings(blocks: list[tuple[str, list[_Tok]]]) -> set[str]:
                         for k, a in enumerate(args[:-1])
                         if a.kind == "name" and args[k + 1].value == "="
                     )
-    return names
+    return names, containers
 
 
 def analyse_tokens(template: str) -> tuple[list[str], str | None]:
@@ -173,7 +182,7 @@ def analyse_tokens(template: str) -> tuple[list[str], str | None]:
             reasons.append(reason)
 
     blocks, error = _blocks(template)
-    suspect = _assigned_from_strings(blocks)
+    suspect, containers = _assigned_from_strings(blocks)
     for kind, toks in blocks:
         if kind == "stmt" and toks and toks[0].value in LOADING_STATEMENTS:
             add(f"loads another template ({{% {toks[0].value} %}})")
@@ -192,7 +201,7 @@ def analyse_tokens(template: str) -> tuple[list[str], str | None]:
             ):
                 add(f"looks inside the Jinja global {tok.value!r}")
             if tok.kind == "op" and tok.value == "[" and _subscripts(prev):
-                _check_subscript(toks[j + 1 : _matching(toks, j)], suspect, add)
+                _check_subscript(toks[j + 1 : _matching(toks, j)], suspect, containers, add)
             filter_block = kind == "stmt" and j == 1 and toks[0].value == "filter"
             if tok.kind == "name" and (filter_block or (prev is not None and prev.value == "|")):
                 _check_filter(tok.value, toks, j, add)
@@ -222,7 +231,9 @@ def _subscripts(prev: _Tok | None) -> bool:
     return prev.kind == "str" or prev.value in (")", "]")
 
 
-def _check_subscript(inner: list[_Tok], suspect: set[str], add: Callable[[str], None]) -> None:
+def _check_subscript(
+    inner: list[_Tok], suspect: set[str], containers: set[str], add: Callable[[str], None]
+) -> None:
     if len(inner) == 1 and inner[0].kind == "str":
         if internal_name(inner[0].value):
             add(f"item key {printable(inner[0].value, 80)!r} reaches Python internals")
@@ -233,6 +244,10 @@ def _check_subscript(inner: list[_Tok], suspect: set[str], add: Callable[[str], 
         depth -= t.value in ")]}" and t.kind == "op"
         if depth == 0 and t.kind == "op" and t.value == ":":
             return  # a slice: its bounds are numbers, nested subscripts are checked on their own
+    if any(t.value == "+" for t in inner) and any(t.value == "[" for t in inner):
+        # parts cut out of something (a repr, a string) added together
+        add("item key is a string built at render time (a computed attribute name)")
+        return
     for k, t in enumerate(inner):
         before = inner[k - 1].value if k else ""
         if t.kind == "str" or t.value in ("~", "*", "%", "("):
@@ -246,6 +261,9 @@ def _check_subscript(inner: list[_Tok], suspect: set[str], add: Callable[[str], 
         after = inner[k + 1].value if k + 1 < len(inner) else ""
         if t.kind == "name" and before != "|" and after not in (".", "(") and t.value in suspect:
             add(f"item key {t.value!r} is a variable assigned from template strings")
+            return
+        if t.kind == "name" and before != "." and after == "." and t.value in containers:
+            add(f"item key looks inside {t.value!r}, a mapping of template strings")
             return
 
 

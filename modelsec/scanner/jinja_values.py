@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "ASSEMBLED",
     "BUILT",
     "DATA",
     "NUMBER_FILTERS",
@@ -21,7 +22,9 @@ __all__ = [
     "STR_METHODS",
     "Val",
     "add",
+    "assemble",
     "derive",
+    "extract",
     "fold",
     "index",
     "jstr",
@@ -34,7 +37,14 @@ MAX_STR = 4096
 
 
 class Val:
-    """Abstract value: possible literals, may be context data, may be a built string.
+    """Abstract value: possible literals, plus flags for what else it may be.
+
+    ``data``: context data (messages, tools; not written by the template author). ``built``: a
+    string computed from template text that could not be folded. ``text``: known to be a string
+    (``|string``, slices of strings...): object reprs hold ``_`` and letters. ``assembled``: a
+    string put together at render time from pieces (``~``, ``+`` of strings, ``|join``,
+    ``|format``, ``%``...), even pieces of context data or reprs: no chat template needs that as
+    a lookup key, an attacker spelling ``__globals__`` from repr characters does.
 
     Example:
         >>> v = Val(["a"]) | DATA
@@ -42,48 +52,73 @@ class Val:
         (['a'], True, False, False)
     """
 
-    __slots__ = ("built", "data", "lits")
+    __slots__ = ("assembled", "built", "data", "lits", "text")
 
-    def __init__(self, lits: Iterable[Any] = (), data: bool = False, built: bool = False) -> None:
+    def __init__(
+        self,
+        lits: Iterable[Any] = (),
+        data: bool = False,
+        built: bool = False,
+        text: bool = False,
+        assembled: bool = False,
+    ) -> None:
         lit_set = frozenset(lits)
         if len(lit_set) > MAX_LITS:
             lit_set, built = frozenset(), True
         self.lits = lit_set
         self.data = data
         self.built = built
+        self.text = text
+        self.assembled = assembled
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.lits, self.data, self.built, self.text, self.assembled)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Val) and (self.lits, self.data, self.built) == (
-            other.lits,
-            other.data,
-            other.built,
-        )
+        return isinstance(other, Val) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.lits, self.data, self.built))
+        return hash(self._key())
 
     def __or__(self, other: Val) -> Val:
-        return Val(self.lits | other.lits, self.data or other.data, self.built or other.built)
+        return Val(
+            self.lits | other.lits,
+            self.data or other.data,
+            self.built or other.built,
+            self.text or other.text,
+            self.assembled or other.assembled,
+        )
 
     @property
     def literal(self) -> bool:
-        return bool(self.lits) and not self.data and not self.built
+        return bool(self.lits) and not (self.data or self.built or self.assembled)
 
     @property
     def stringy(self) -> bool:
-        """Carries template-authored string material."""
+        """Carries template-written text that could supply an internal name's characters."""
         return self.built or any(_has_text(v) for v in self.lits)
+
+    @property
+    def textual(self) -> bool:
+        """May be a string (so ``+``/``*``/``%`` on it put strings together)."""
+        return self.text or self.assembled or self.stringy
 
 
 def _has_text(value: Any) -> bool:
-    # An empty string adds no characters to what it is combined with: not template text.
+    # Every internal name has an underscore except ``mro``: template text without "_" (and
+    # without the letters of "mro") cannot supply the characters of one, however it is cut,
+    # reordered or repeated. Joining such text with other pieces is judged as "assembled".
     if isinstance(value, str):
-        return value != ""
+        return "_" in value or set(value) >= _MRO
     return isinstance(value, tuple) and any(_has_text(v) for v in value)
+
+
+_MRO = frozenset("mro")
 
 
 DATA = Val(data=True)
 BUILT = Val(built=True)
+ASSEMBLED = Val(text=True, assembled=True)
 
 
 def derive(*vals: Val) -> Val:
@@ -94,6 +129,27 @@ def derive(*vals: Val) -> Val:
         (True, True)
     """
     return BUILT if any(v.stringy for v in vals) else DATA
+
+
+def extract(recv: Val) -> Val:
+    """A part of ``recv`` (item, slice, case change...): what ``recv`` could carry, no more.
+
+    Example:
+        >>> v = extract(ASSEMBLED | DATA)
+        >>> v.assembled, v.built
+        (True, False)
+    """
+    return derive(recv) | Val(text=recv.textual, assembled=recv.assembled)
+
+
+def assemble(*vals: Val) -> Val:
+    """A string put together from ``vals`` at render time (not folded).
+
+    Example:
+        >>> assemble(DATA, DATA).assembled
+        True
+    """
+    return derive(*vals) | ASSEMBLED
 
 
 def fold(vals: list[Val], op: Any) -> Val | None:
@@ -139,7 +195,9 @@ def partial(recv: Val, args: list[Val], op: Any) -> Val | None:
     if recv.lits:
         folded = fold([Val(recv.lits), *args], op)
         lit_part = folded if folded is not None else BUILT
-    return lit_part | Val(data=recv.data, built=recv.built)
+    return lit_part | Val(
+        data=recv.data, built=recv.built, text=recv.text, assembled=recv.assembled
+    )
 
 
 def jstr(x: Any) -> str:

@@ -16,7 +16,7 @@ import pytest
 import scanner_builders as B
 from conftest import threats_of
 
-from modelsec.scanner.jinja import analyse_template, check_template
+from modelsec.scanner.jinja import analyse_template
 
 DATA = pathlib.Path(__file__).parent / "data" / "templates"
 REAL = sorted(p.name for p in DATA.glob("*.jinja"))
@@ -81,6 +81,15 @@ MALICIOUS = {
     "format_filter_chars": "{{ ''['%c%cclass%c%c'|format(95, 95, 95, 95)] }}",
     "adjacent_strings": "{{ ''['__cla' 'ss__'] }}",
     "filter_block_attr": "{% filter attr('__class__') %}x{% endfilter %}",
+    "for_unpacking": "{% for a, b in [('__class__', 1)] %}{{ ''[a] }}{% endfor %}",
+    "set_unpacking": "{% set a, b = '__class__', 1 %}{{ ''[a] }}",
+    "macro_varargs": "{% macro m() %}{{ ''[varargs[0]] }}{% endmacro %}{{ m('__class__') }}",
+    "macro_kwargs": "{% macro m() %}{{ ''[kwargs.k] }}{% endmacro %}{{ m(k='__class__') }}",
+    "mapping_attribute": "{% set d = {'k': '__class__'} %}{{ ''[d.k] }}",
+    # No template text at all: characters cut out of object reprs, then put together.
+    "repr_chars_plus": "{% set s = lipsum|string %}{{ ''[s[18] + s[18] + s[3] + s[9]] }}",
+    "repr_chars_join": "{% set s = namespace|string %}{{ ''[[s[1], s[2], s[3]]|join] }}",
+    "data_chars_concat": "{{ ''[messages[0].content[0] ~ messages[0].content[1]] }}",
     "include": "{% include 'other.jinja' %}",
     "import": "{% import 'macros.jinja' as m %}{{ m.x() }}",
     "from_import": "{% from 'macros.jinja' import x %}{{ x() }}",
@@ -101,6 +110,9 @@ BENIGN = {
     "join_separator_underscore": "{{ ['a', 'b']|join('_') }}{{ messages|map(attribute='role')|join('__') }}",
     "selectattr_value_underscore": "{{ messages|selectattr('role', 'equalto', '_internal')|list }}",
     "role_map": "{% set names = {'user': 'U', 'assistant': 'A'} %}{{ names[messages[0].role] }}",
+    "data_extraction_key": "{% for t in tools %}{{ docs[t.name.split('.')[0]|lower] }}{% endfor %}",
+    "mapping_items": "{% macro f(spec) %}{{ types[spec.type] }}{{ f(spec|items) }}{% endmacro %}"
+    "{{ f({'type': t}) }}",
     "generation_tag": "{% for m in messages %}{% generation %}{{ m.content }}{% endgeneration %}"
     "{% if loop.last %}{% break %}{% endif %}{% endfor %}",
 }
@@ -171,7 +183,10 @@ class TestRealTemplatesClean:
 class TestEscapesFlagged:
     @pytest.mark.parametrize("case", sorted(MALICIOUS))
     def test_reasons(self, case: str) -> None:
-        assert check_template(MALICIOUS[case]) != []
+        verdict = analyse_template(MALICIOUS[case])
+        assert verdict.parser == "jinja2"
+        assert verdict.reasons != []
+        assert verdict.error is None  # judged on the syntax tree, not by the fallback
 
     @pytest.mark.parametrize("case", sorted(MALICIOUS))
     @pytest.mark.parametrize("carrier", CARRIERS)
