@@ -5,9 +5,13 @@ Run with a venv that has torch (CPU is enough), from this directory:
 tests never import torch. Nothing here is loaded back.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": TorchScript reads the annotations at run time.
+
+from enum import Enum
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -40,6 +44,60 @@ class Shapes(nn.Module):
         return y.view([int(y.size(0)), -1])
 
 
+class Color(Enum):
+    RED = 1
+    GREEN = 2
+
+
+class Pair(NamedTuple):
+    x: torch.Tensor
+    y: int
+
+
+@torch.jit.script
+class Box:
+    def __init__(self, w: int) -> None:
+        self.w = w
+
+    def area(self) -> int:
+        return self.w * self.w
+
+
+class Rich(nn.Module):
+    """Much generated code: LSTM, transformer layer, attention (torch.nn.functional compiled
+    in), fork/wait, str.format, print, assert, Enum, NamedTuple, a script class, ModuleDict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(4, 4, batch_first=True)
+        self.tel = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+        self.d = nn.ModuleDict({"a": nn.Linear(4, 4)})
+        self.emb = nn.Embedding(10, 4)
+
+    def helper(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    def forward(
+        self, x: torch.Tensor, names: list[str], opts: dict[str, int]
+    ) -> tuple[torch.Tensor, Pair]:
+        fut = torch.jit.fork(self.helper, x)
+        y = torch.jit.wait(fut)
+        out, _state = self.lstm(y.view(1, -1, 4))
+        z = F.interpolate(x.view(1, 1, -1), scale_factor=2.0, mode="linear", align_corners=False)
+        s = "{} and {}".format(names[0], len(names))  # noqa: UP032 - exercises aten::format
+        print(s)
+        assert x.dim() >= 1, "bad " + s
+        if "k" in opts:
+            z = z + opts["k"]
+        if Color.RED == Color.GREEN:
+            raise ValueError("no")
+        e = self.emb(torch.tensor([1, 2]))
+        for _k, m in self.d.items():
+            e = m(e)
+        t = self.tel(torch.zeros(1, 3, 8))
+        return out.sum() + z.sum() + Box(3).area() + e.sum() + t.sum(), Pair(x, 1)
+
+
 class ReadsFile(nn.Module):
     """Malicious: forward reads an arbitrary file with torch.from_file."""
 
@@ -68,6 +126,15 @@ def main() -> None:
             nn.Sequential(nn.Linear(4, 8), nn.Tanh()), torch.zeros(1, 4)
         ),
     }
+    benign["scripted_rich.pt"] = torch.jit.script(Rich())
+    benign["scripted_frozen.pt"] = torch.jit.freeze(
+        torch.jit.script(nn.Sequential(nn.Linear(4, 4), nn.GELU())).eval()
+    )
+    # Dynamic quantization: the archive holds a torch.classes.quantized packed-params object.
+    quantized = torch.ao.quantization.quantize_dynamic(
+        nn.Sequential(nn.Linear(4, 4), nn.ReLU()), {nn.Linear}, dtype=torch.qint8
+    )
+    benign["scripted_quantized.pt"] = torch.jit.script(quantized)
     for name, module in benign.items():
         torch.jit.save(module, name)
     torch.jit.save(torch.jit.script(ReadsFile()), "malicious_from_file.pt")
