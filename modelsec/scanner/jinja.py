@@ -23,13 +23,25 @@ from typing import NamedTuple
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
 
-__all__ = ["TemplateVerdict", "analyse_template", "check_template", "scan_template_source"]
+__all__ = [
+    "TemplateVerdict",
+    "analyse_template",
+    "check_template",
+    "describe_key",
+    "report_template",
+    "scan_template_source",
+]
 
 THREAT = "PAIT-GGUF-101"
 
 
 class TemplateVerdict(NamedTuple):
-    """Why a template is dangerous, and why it could not be fully judged (or ``None``)."""
+    """Why a template is dangerous, and why it could not be fully judged (or ``None``).
+
+    Example:
+        >>> TemplateVerdict([], None, "jinja2").error is None
+        True
+    """
 
     reasons: list[str]
     error: str | None
@@ -86,7 +98,15 @@ def check_template(template: str) -> list[str]:
 
 def report_template(ctx: FileContext, template: str, location: str, what: str) -> None:
     """One ``PAIT-GGUF-101`` issue per reason found in ``template``; an error when it could
-    not be parsed or analysed."""
+    not be parsed or analysed.
+
+    Example:
+        >>> from modelsec.scanner.limits import ScanLimits
+        >>> ctx = FileContext("tokenizer_config.json", ScanLimits())
+        >>> report_template(ctx, "{{ range.__init__ }}", "t.json", "chat template")
+        >>> sorted({i.threat for i in ctx.issues})
+        ['PAIT-GGUF-101']
+    """
     ctx.scanned = True
     verdict = analyse_template(template)
     for reason in verdict.reasons:
