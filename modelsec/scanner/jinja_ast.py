@@ -377,7 +377,7 @@ class _Analyser:
             method = callee.attr
             plain = not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None
             if method in _ASSEMBLING_METHODS:
-                op = STR_METHODS.get(method, _join) if plain else None
+                op = (_join if method == "join" else STR_METHODS.get(method)) if plain else None
                 folded = fold([recv, *args], op) if op is not None else None
                 return folded if folded is not None else assemble(recv, *args)
             if method in STR_METHODS and plain:

@@ -70,6 +70,8 @@ MALICIOUS = {
     "map_attribute": "{{ messages|map(attribute='__class__')|list }}",
     "selectattr": "{{ messages|selectattr('__class__')|list }}",
     "map_attr_filter": "{{ messages|map('attr', '__class__')|list }}",
+    "item_format_method": "{{ ''['{}{}'.format('__cla', 'ss__')] }}",
+    "item_join_method": "{{ ''[''.join(['__cla', 'ss__'])] }}",
     "format_method": "{{ '{0.__class__.__mro__}'.format('') }}",
     "format_computed": "{{ messages[0]['content'].format('') }}",
     "nsref_internal": "{% set ns = namespace(a=1) %}{% set ns.__class__ = 1 %}",
