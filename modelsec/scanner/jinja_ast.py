@@ -6,10 +6,12 @@ exactly what a renderer sees: text is data, and no word in it matters. On the tr
 every attribute and item lookup, every filter that looks attributes up by name, ``str.format``
 strings and template loading. Names a template computes at render time (``"_"*2 ~ "class"``,
 ``|reverse``, ``|join``, ``|format``, slices, ``set`` variables, macro parameters) are followed
-by a small abstract evaluation: each expression is a set of possible literal values, plus
-"context data" (messages, tools: not written by the template author) and "built" (a string
-computed from template text that we could not fold). A lookup key that may be an internal
-name, or a string built at render time, is reported.
+by a small abstract evaluation (:mod:`modelsec.scanner.jinja_values`): each expression is a
+set of possible literal values, plus "context data" (messages, tools: not written by the
+template author), "built" (computed from template text we could not fold) and "assembled" (put
+together at render time from pieces, object reprs included). A lookup key that may be an
+internal name, built or assembled, is reported; a key taken from context data is not (indexing
+a mapping by a message's role is ordinary).
 """
 
 from __future__ import annotations

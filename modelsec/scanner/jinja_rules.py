@@ -73,8 +73,6 @@ ESCAPE_GLOBALS = frozenset(
         "self",
         "config",
         "request",
-        "session",
-        "g",
         "url_for",
         "get_flashed_messages",
     }
