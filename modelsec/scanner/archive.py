@@ -275,6 +275,9 @@ def scan_zip(
         _scan_member(ctx, msrc, info.filename, mloc, depth, kind, family)
 
 
+_TORCH_STORAGE = re.compile(r"(?:[^/]+/)?data/[^/]+")
+
+
 def _scan_member(
     ctx: FileContext,
     msrc: ByteSource,
@@ -294,6 +297,11 @@ def _scan_member(
         from modelsec.scanner.keras import scan_keras_config
 
         scan_keras_config(ctx, msrc, mloc)
+        return
+    if kind == "torch" and _TORCH_STORAGE.fullmatch(lower.replace("\\", "/")):
+        # Storage records (``<root>/data/<key>``) are raw tensor bytes that torch reads by
+        # ``persistent_load``; no loader unpickles them, so random float bytes that happen to
+        # begin with a pickle opcode are not walked (that walk could only misreport).
         return
     if kind == "torch" and lower.endswith("pkl"):
         # torch.load unpickles these whatever their first byte: never just probe them.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from modelsec.scanner.jinja import report_template
+from modelsec.scanner.jinja import describe_key, report_template
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
 
@@ -111,8 +111,9 @@ def scan_gguf(ctx: FileContext, src: ByteSource, location: str) -> None:
                     raise _Bad(f"general.alignment {alignment} is not a power of two")
             if key.startswith("tokenizer.chat_template"):
                 if isinstance(val, str):
+                    # tokenizer.chat_template and the named tokenizer.chat_template.<name>
                     report_template(
-                        ctx, val, f"{location}:{printable(key, 200)}", "GGUF chat template"
+                        ctx, val, f"{location}:{printable(key, 200)}", describe_key(key)
                     )
                 elif vtype == _STRING:
                     ctx.add_issue(

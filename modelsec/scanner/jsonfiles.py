@@ -24,6 +24,31 @@ def _load(ctx: FileContext, src: ByteSource, location: str) -> object:
         return None
 
 
+def _chat_templates(ctx: FileContext, template: object, location: str) -> None:
+    """``chat_template`` as transformers accepts it: a string, a list of ``{name, template}``
+    (tokenizer_config.json) or a name -> template mapping."""
+    if isinstance(template, str):
+        report_template(ctx, template, location, "chat template")
+        return
+    named: list[tuple[object, object]] = []
+    if isinstance(template, list):
+        for item in template:
+            if not isinstance(item, dict):
+                ctx.add_error(f"{location}: chat_template list holds a non-object entry")
+                continue
+            named.append((item.get("name", ""), item.get("template")))
+    elif isinstance(template, dict):
+        named.extend(template.items())
+    elif template is not None:
+        ctx.add_error(f"{location}: chat_template is neither a string nor a list of templates")
+    for name, text in named:
+        what = f"chat template {printable(str(name), 60)!r}"
+        if isinstance(text, str):
+            report_template(ctx, text, location, what)
+        elif text is not None:
+            ctx.add_error(f"{location}: {what} is not a string")
+
+
 def scan_json(ctx: FileContext, src: ByteSource, name: str, location: str) -> None:
     """Scan a JSON document for the model-relevant content we know.
 
@@ -43,18 +68,7 @@ def scan_json(ctx: FileContext, src: ByteSource, name: str, location: str) -> No
     doc = _load(ctx, src, location)
     if not isinstance(doc, dict):
         return
-    template = doc.get("chat_template")
-    if isinstance(template, str):
-        report_template(ctx, template, location, "chat template")
-    elif isinstance(template, list):
-        for item in template:
-            if isinstance(item, dict) and isinstance(item.get("template"), str):
-                report_template(
-                    ctx,
-                    item["template"],
-                    location,
-                    f"chat template {printable(str(item.get('name', '')), 60)!r}",
-                )
+    _chat_templates(ctx, doc.get("chat_template"), location)
     weight_map = doc.get("weight_map")
     if isinstance(weight_map, dict) and ctx.formats and "safetensors_index" in ctx.formats:
         ctx.scanned = True
