@@ -16,6 +16,8 @@ __all__ = ["scan_json"]
 def _load(ctx: FileContext, src: ByteSource, location: str) -> object:
     raw = src.read(ctx.limits.max_json_bytes + 1)
     if len(raw) > ctx.limits.max_json_bytes:
+        # Fail closed: a tokenizer config too large to read may carry a template unseen.
+        ctx.add_error(f"{location}: JSON larger than {ctx.limits.max_json_bytes} bytes, not read")
         return None
     try:
         return json.loads(raw.decode("utf-8-sig"))

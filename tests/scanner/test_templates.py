@@ -281,3 +281,13 @@ class TestFallbackWithoutJinja2:
     def test_scan_blocks(self, scan_files: Callable[..., object]) -> None:
         details = scan_files(_carriers(MALICIOUS["item_reverse"])["gguf"])
         assert THREAT in threats_of(details.files[0])  # type: ignore[attr-defined]
+
+
+def test_json_over_the_size_limit_fails_closed(tmp_path: pathlib.Path) -> None:
+    from modelsec.scanner import ScanLimits, scan_path
+
+    doc = '{"chat_template": "{{ cycler.__init__.__globals__ }}", "pad": "' + "x" * 2048 + '"}'
+    (tmp_path / "tokenizer_config.json").write_text(doc)
+    f = scan_path(tmp_path, limits=ScanLimits(max_json_bytes=1024)).files[0]
+    assert f.issues_detected, "an unread tokenizer config must not pass"
+    assert "larger than 1024 bytes" in (f.error_message or "")
