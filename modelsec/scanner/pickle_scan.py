@@ -26,6 +26,7 @@ fail closed.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 
 from modelsec.scanner.pickle_tail import scan_tail
@@ -117,7 +118,16 @@ def walk_pickle(
         >>> res.calls
         [PickleCall('os', 'system', ('id',), offset=18, opcode='REDUCE')]
     """
-    return Walker(src, max_pickles=max_pickles, probe=probe).run()
+    # The walker's stand-ins hold no reference cycles worth collecting during a walk, and the
+    # cyclic collector's passes over millions of live tuples made floods quadratic: it is
+    # paused here, and the walker collects when its structure budget runs out.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return Walker(src, max_pickles=max_pickles, probe=probe).run()
+    finally:
+        if paused:
+            gc.enable()
 
 
 def iter_dotted(res: PickleResult) -> Iterable[tuple[str, str]]:

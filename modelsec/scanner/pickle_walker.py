@@ -17,6 +17,7 @@ budget every non-trivial tracked value becomes UNKNOWN (names built from it then
 from __future__ import annotations
 
 import codecs
+import gc
 import re
 import struct
 import sys
@@ -268,6 +269,7 @@ class Walker:
             if memo is not None:
                 memo.shrink()
         self.alloc = 0
+        gc.collect()  # lists appended to themselves are cycles: free them too
 
     def record(self, module: object, name: object, opname: str) -> None:
         """``find_class(module, name)``."""
