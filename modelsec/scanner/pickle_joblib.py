@@ -84,7 +84,13 @@ def _wrapper_kind(cls: object) -> str | None:
 
 
 def instance_class(obj: Obj) -> GlobalRef | None:
-    """The class of ``obj`` when the walker knows it (or the callable that produced it)."""
+    """The class of ``obj`` when the walker knows it (or the callable that produced it).
+
+    Example:
+        >>> cls = GlobalRef("sklearn.svm", "SVC")
+        >>> instance_class(Obj(GlobalRef("copyreg", "_reconstructor"), (cls,), "REDUCE"))
+        GlobalRef('sklearn.svm', 'SVC')
+    """
     cls = obj.cls
     if cls.__class__ is not GlobalRef:
         return None
@@ -97,7 +103,13 @@ def instance_class(obj: Obj) -> GlobalRef | None:
 
 
 def init_wrapper(obj: Obj) -> None:
-    """Attributes a joblib wrapper gets from its constructor (none when only ``__new__`` ran)."""
+    """Attributes a joblib wrapper gets from its constructor (none when only ``__new__`` ran).
+
+    Example:
+        >>> w = Obj(GlobalRef("joblib.numpy_pickle", "NumpyArrayWrapper"), (), "NEWOBJ")
+        >>> init_wrapper(w); w.attrs
+        {}
+    """
     cls = instance_class(obj)
     kind = _wrapper_kind(cls)
     if kind is None:
@@ -120,7 +132,14 @@ def init_wrapper(obj: Obj) -> None:
 
 
 def set_state(obj: Obj, state: object) -> None:
-    """``BUILD``: remember the state (numpy dtypes) and follow instance-dict updates."""
+    """``BUILD``: remember the state (numpy dtypes) and follow instance-dict updates.
+
+    Example:
+        >>> w = Obj(GlobalRef("joblib.numpy_pickle", "NumpyArrayWrapper"), (), "NEWOBJ")
+        >>> init_wrapper(w); state = TDict(); state.put("order", "C"); set_state(w, state)
+        >>> w.attrs, w.exact
+        ({'order': 'C'}, True)
+    """
     obj.state = state
     attrs = obj.attrs
     if attrs is None:
@@ -254,7 +273,15 @@ def _fail(walker: Walker, why: str) -> None:
 
 
 def after_build(walker: Walker, inst: object) -> None:
-    """joblib's ``NumpyUnpickler.load_build`` tail: replace a wrapper by the array it reads."""
+    """joblib's ``NumpyUnpickler.load_build`` tail: replace a wrapper by the array it reads.
+
+    Example:
+        >>> from modelsec.scanner.pickle_scan import walk_pickle
+        >>> from modelsec.scanner.source import ByteSource
+        >>> blob = (b"\\x80\\x02cjoblib.numpy_pickle\\nNumpyArrayWrapper\\n)\\x81}b.")
+        >>> walk_pickle(ByteSource.from_bytes(blob)).unresolved[0][2][:38]
+        'joblib array wrapper: shape is not a t'
+    """
     if inst.__class__ is not Obj:
         if inst is _U and walker.wrapper_seen:
             _fail(walker, "BUILD on an untracked object after a wrapper class was imported")

@@ -116,7 +116,7 @@ def walk_pickle(
         >>> [(i.module, i.name) for i in res.imports], res.pickles
         ([('os', 'system')], 1)
         >>> res.calls
-        [PickleCall('os', 'system', ('id',), offset=18, opcode='REDUCE')]
+        [PickleCall('os', 'system', ('id',), offset=19, opcode='REDUCE')]
     """
     # The walker's stand-ins hold no reference cycles worth collecting during a walk, and the
     # cyclic collector's passes over millions of live tuples made floods quadratic: it is

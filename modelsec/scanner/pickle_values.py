@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from modelsec.scanner.pickle_types import UNKNOWN, GlobalRef
 
-__all__ = ["MISSING", "Memo", "Obj", "TDict", "TList", "is_light", "shallow"]
+__all__ = ["MEMO_KEEP", "MISSING", "Memo", "Obj", "TDict", "TList", "is_light", "shallow"]
 
 _U = UNKNOWN
 #: Memo lookups that found nothing (distinct from a stored UNKNOWN).
 MISSING = object()
 
 _CONTAINER_ITEMS = 64  # items a TList/TDict keeps; more make it lossy
-_MEMO_VALUES_MAX = 200_000  # memo values kept; further ones read back as UNKNOWN
+#: Memo values kept (dense memo: the first indexes); further ones read back as UNKNOWN.
+MEMO_KEEP = 200_000
+_MEMO_VALUES_MAX = MEMO_KEEP
 _BITMAP_MAX = 1 << 27  # memo indexes whose existence is tracked in a bitmap (16 MiB)
 _BIG_MAX = 100_000  # memo indexes above the bitmap tracked in a set
 _LIGHT_STR = 64  # strings kept through a structure-budget shrink
@@ -30,6 +32,10 @@ class Obj:
     ``attrs`` holds the instance attributes set by ``__init__`` (joblib wrappers) and by
     ``BUILD``; ``state`` the last ``BUILD`` state (numpy dtypes); ``exact`` is False once an
     attribute update could not be followed.
+
+    Example:
+        >>> Obj(GlobalRef("collections", "OrderedDict"), (), "REDUCE").exact
+        True
     """
 
     __slots__ = ("args", "attrs", "cls", "exact", "kind", "state")
@@ -44,7 +50,13 @@ class Obj:
 
 
 class TList(list[object]):
-    """A list that keeps at most 64 items; ``lossy`` once more were dropped."""
+    """A list that keeps at most 64 items; ``lossy`` once more were dropped.
+
+    Example:
+        >>> lst = TList(list(range(70)))
+        >>> len(lst), lst.lossy
+        (64, True)
+    """
 
     __slots__ = ("lossy",)
 
@@ -69,6 +81,12 @@ class TDict(dict[object, object]):
 
     ``lossy`` once an item was dropped (too many, or a key the walker cannot compare as the
     unpickler would), so lookups in it are not exact.
+
+    Example:
+        >>> d = TDict()
+        >>> d.put("shape", (2,)); d.put((1,), 0)
+        >>> dict(d), d.lossy
+        ({'shape': (2,)}, True)
     """
 
     __slots__ = ("lossy",)
@@ -88,7 +106,12 @@ _PLAIN_KEYS = frozenset([str, int, bool, bytes, float, type(None)])
 
 
 def is_light(value: object) -> bool:
-    """Values kept through a budget shrink: scalars, short strings, globals."""
+    """Values kept through a budget shrink: scalars, short strings, globals.
+
+    Example:
+        >>> is_light("os"), is_light(("os",))
+        (True, False)
+    """
     cls = value.__class__
     if cls is str:
         return len(value) <= _LIGHT_STR  # type: ignore[arg-type]
@@ -102,6 +125,12 @@ class Memo:
     existence of indexes is no longer tracked (then every GET succeeds with UNKNOWN and
     MEMOIZE's index is unknown), so the walker errs towards continuing, never towards
     stopping where an unpickler would go on.
+
+    Example:
+        >>> memo = Memo()
+        >>> memo.memoize("os"); memo.put(7, "system")
+        >>> memo.get(0), memo.get(7), memo.get(3) is MISSING, memo.count
+        ('os', 'system', True, 2)
     """
 
     __slots__ = ("big", "bits", "count", "dense", "exact", "values")
@@ -120,7 +149,7 @@ class Memo:
         if self.dense:
             if idx == self.count:
                 self.count += 1
-                if len(self.values) < _MEMO_VALUES_MAX:
+                if idx < _MEMO_VALUES_MAX:
                     self.values[idx] = value
                 return
             self._undense()
@@ -154,6 +183,9 @@ class Memo:
         """``memo[len(memo)] = value``."""
         if self.exact:
             self.put(self.count, value)
+        else:
+            # len(memo) unknown: this may overwrite any index, so no kept value is certain.
+            self.values.clear()
 
     def get(self, idx: int) -> object:
         """The value at ``idx``, UNKNOWN when it exists but was not kept, MISSING if absent."""

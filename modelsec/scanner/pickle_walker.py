@@ -29,6 +29,9 @@ from modelsec.scanner.pickle_types import (
     PickleImport,
     PickleResult,
 )
+from modelsec.scanner.pickle_values import (
+    MEMO_KEEP as _MEMO_KEEP,
+)
 from modelsec.scanner.pickle_values import MISSING, Memo, Obj, TDict, TList, is_light, shallow
 from modelsec.scanner.source import ByteSource
 
@@ -57,7 +60,12 @@ _NOT_STR = (int, float, bool, type(None), bytes, tuple, TList, TDict)
 
 
 class Bad(Exception):
-    """The unpicklers stop here (or the walker cannot stay in step with them)."""
+    """The unpicklers stop here (or the walker cannot stay in step with them).
+
+    Example:
+        >>> Walker(ByteSource.from_bytes(b"\\x80\\x09."), max_pickles=None, probe=False).run().error
+        'unsupported pickle protocol: 9 at offset 0'
+    """
 
 
 class _Stop(Exception):
@@ -69,7 +77,13 @@ def _is_name(s: object) -> bool:
 
 
 class Walker:
-    """One walk over a pickle stream (see :func:`modelsec.scanner.pickle_scan.walk_pickle`)."""
+    """One walk over a pickle stream (see :func:`modelsec.scanner.pickle_scan.walk_pickle`).
+
+    Example:
+        >>> res = Walker(ByteSource.from_bytes(b"I0x10\\n."), max_pickles=None, probe=False).run()
+        >>> res.int_values
+        [16]
+    """
 
     def __init__(self, src: ByteSource, *, max_pickles: int | None, probe: bool) -> None:
         self.src = src
@@ -774,10 +788,11 @@ class Walker:
         if not stack:
             raise Bad("MEMOIZE on empty stack")
         memo = self.memo
-        if memo.dense and self.smemo is None:  # the common case, inline
-            memo.count += 1
-            if len(memo.values) < 200_000:
-                memo.values[memo.count - 1] = stack[-1]
+        if memo.dense and self.smemo is None:  # the common case: indexes are 0..count-1
+            c = memo.count
+            memo.count = c + 1
+            if c < _MEMO_KEEP:
+                memo.values[c] = stack[-1]
             return
         memo.memoize(stack[-1])
         if self.smemo is not None:
@@ -926,105 +941,109 @@ class Walker:
     def _loop(self) -> None:
         """Dispatch opcodes until the end of the stream (returns) or a STOP (raises _Stop).
 
-        The most frequent opcodes are inlined here, with the buffer and the stack in locals:
-        each inline branch is the ``load_<name>`` method of the same opcode, word for word,
-        for the case where its argument is already in the buffer (the methods handle the rest
-        and stay the reference). Everything else goes through the dispatch table.
+        The most frequent opcodes are inlined here, with the buffer, the stack and the budget
+        counter in locals: each inline branch is the ``load_<name>`` method of the same
+        opcode, statement for statement, for the case where its argument is already in the
+        buffer (the methods handle the rest and stay the reference). Everything else goes
+        through the dispatch table, with the locals written back first.
         """
         dispatch = self.dispatch
-        buf, i, blen, stack = self.buf, self.i, self.blen, self.stack
+        buf, i, blen, stack, alloc = self.buf, self.i, self.blen, self.stack, self.alloc
+        push = stack.append
         memo = self.memo
         fast_memo = memo.dense and self.smemo is None
         values = memo.values
         while True:
             if i >= blen:
-                self.i = i
+                self.i, self.alloc = i, alloc
                 if not self._fill(1):
                     return
-                buf, i, blen = self.buf, self.i, self.blen
+                buf, i, blen, alloc = self.buf, self.i, self.blen, self.alloc
                 memo = self.memo  # a budget check may have shrunk it
                 values = memo.values
             op = buf[i]
             i += 1
             if op == 0x94 and fast_memo and stack:  # MEMOIZE (load_memoize, dense memo)
-                memo.count += 1
-                if len(values) < 200_000:
-                    values[memo.count - 1] = stack[-1]
+                c = memo.count
+                memo.count = c + 1
+                if c < _MEMO_KEEP:
+                    values[c] = stack[-1]
             elif op == 0x8C and i < blen and i + 1 + buf[i] <= blen:  # SHORT_BINUNICODE
                 n = buf[i]
                 j = i + 1 + n
                 if n > 64:
-                    self.alloc += n + 49
+                    alloc += n + 49
                 try:
-                    stack.append(str(buf[i + 1 : j], "utf-8", "surrogatepass"))
+                    push(str(buf[i + 1 : j], "utf-8", "surrogatepass"))
                 except UnicodeDecodeError:
                     self.op_pos = self.base + i - 1
                     raise Bad("invalid UTF-8 in a string") from None
                 i = j
             elif op == 0x4B and i < blen:  # BININT1
-                stack.append(buf[i])
+                push(buf[i])
                 i += 1
             elif op == 0x68 and i < blen and self.smemo is None:  # BINGET
                 v = values.get(buf[i], MISSING)
                 if v is MISSING:
                     self.op_pos = self.base + i - 1
                     v = self.memo_get(buf[i])
-                stack.append(v)
+                push(v)
                 i += 1
             elif op == 0x86 and len(stack) >= 2:  # TUPLE2
-                self.alloc += 72
+                alloc += 72
                 b = stack.pop()
                 stack[-1] = (stack[-1], b)
             elif op == 0x85 and stack:  # TUPLE1
-                self.alloc += 64
+                alloc += 64
                 stack[-1] = (stack[-1],)
             elif op == 0x87 and len(stack) >= 3:  # TUPLE3
-                self.alloc += 80
-                c = stack.pop()
+                alloc += 80
+                c3 = stack.pop()
                 b = stack.pop()
-                stack[-1] = (stack[-1], b, c)
+                stack[-1] = (stack[-1], b, c3)
             elif op == 0x47 and i + 8 <= blen:  # BINFLOAT
-                stack.append(_D8.unpack(buf[i : i + 8])[0])
+                push(_D8.unpack(buf[i : i + 8])[0])
                 i += 8
             elif op == 0x4E:  # NONE
-                stack.append(None)
+                push(None)
             elif op == 0x28:  # MARK
                 self.metastack.append(stack)
                 stack = self.stack = []
-                self.append = stack.append
+                push = self.append = stack.append
             elif op == 0x7D:  # EMPTY_DICT
-                self.alloc += 240
-                stack.append(TDict())
+                alloc += 240
+                push(TDict())
             elif op == 0x5D:  # EMPTY_LIST
-                self.alloc += 120
-                stack.append(TList())
+                alloc += 120
+                push(TList())
             elif op == 0x73 and len(stack) >= 3:  # SETITEM
                 value = stack.pop()
                 key = stack.pop()
                 d = stack[-1]
                 if d.__class__ is TDict:
-                    self.alloc += 24
+                    alloc += 24
                     d.put(key, value)
             elif op == 0x61 and len(stack) >= 2:  # APPEND
                 value = stack.pop()
                 lst = stack[-1]
                 if lst.__class__ is TList:
-                    self.alloc += 8
+                    alloc += 8
                     if len(lst) < 64:
                         lst.append(value)
                     else:
                         lst.lossy = True
             elif op == 0x4D and i + 2 <= blen:  # BININT2
-                stack.append(buf[i] | buf[i + 1] << 8)
+                push(buf[i] | buf[i + 1] << 8)
                 i += 2
             elif op == 0x4A and i + 4 <= blen:  # BININT
-                stack.append(_I4.unpack(buf[i : i + 4])[0])
+                push(_I4.unpack(buf[i : i + 4])[0])
                 i += 4
             else:
                 self.op_pos = self.base + i - 1
-                self.i = i
+                self.i, self.alloc = i, alloc
                 dispatch[op]()
-                buf, i, blen, stack = self.buf, self.i, self.blen, self.stack
+                buf, i, blen, stack, alloc = self.buf, self.i, self.blen, self.stack, self.alloc
+                push = stack.append
                 memo = self.memo
                 fast_memo = memo.dense and self.smemo is None
                 values = memo.values

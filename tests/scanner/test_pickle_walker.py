@@ -318,7 +318,7 @@ def _flood(kind: str) -> bytes:
     if kind == "appends":
         return b"\x80\x04]" + (b"(" + b"K\x01" * 1000 + b"e") * 6_000 + b"." + evil
     if kind == "tuples":  # long nested tuples through the memo
-        return b"\x80\x04N" + b"\x94h\x00h\x00\x86" * (5 * _MIB) + b"." + evil
+        return b"\x80\x04N" + b"\x94h\x00\x86" * (6 * _MIB) + b"." + evil
     raise AssertionError(kind)
 
 
