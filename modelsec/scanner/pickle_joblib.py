@@ -25,7 +25,7 @@ from modelsec.scanner.pickle_types import UNKNOWN, GlobalRef
 from modelsec.scanner.pickle_values import MISSING, Obj, TDict, TList
 
 if TYPE_CHECKING:
-    from modelsec.scanner.pickle_walker import Walker
+    from modelsec.scanner.pickle_stream import WalkerState
 
 __all__ = ["after_build", "dtype_info", "init_wrapper", "instance_class", "set_state"]
 
@@ -265,14 +265,14 @@ def _mentions_wrapper(value: object, depth: int = 0) -> bool:
     return False
 
 
-def _fail(walker: Walker, why: str) -> None:
-    from modelsec.scanner.pickle_walker import Bad
+def _fail(walker: WalkerState, why: str) -> None:
+    from modelsec.scanner.pickle_stream import Bad
 
     walker.unresolved("BUILD", f"joblib array wrapper: {why} (payload not sized, fail closed)")
     raise Bad(f"joblib array wrapper: {why}")
 
 
-def after_build(walker: Walker, inst: object) -> None:
+def after_build(walker: WalkerState, inst: object) -> None:
     """joblib's ``NumpyUnpickler.load_build`` tail: replace a wrapper by the array it reads.
 
     Example:
