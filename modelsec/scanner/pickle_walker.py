@@ -93,7 +93,9 @@ class Walker(Opcodes):
         counter in locals: each inline branch is the ``load_<name>`` method of the same
         opcode, statement for statement, for the case where its argument is already in the
         buffer (the methods handle the rest and stay the reference). Everything else goes
-        through the dispatch table, with the locals written back first.
+        through the dispatch table, with the locals written back first. An inline opcode
+        that pops or reads past the top of the current MARK level raises IndexError, turned
+        into the same stop as the methods' explicit checks (the unpicklers stop there too).
         """
         dispatch = self.dispatch
         buf, i, blen, stack, alloc = self.buf, self.i, self.blen, self.stack, self.alloc
@@ -101,100 +103,105 @@ class Walker(Opcodes):
         memo = self.memo
         fast_memo = memo.dense and self.smemo is None
         values = memo.values
-        while True:
-            if i >= blen:
-                self.i, self.alloc = i, alloc
-                if not self._fill(1):
-                    return
-                buf, i, blen, alloc = self.buf, self.i, self.blen, self.alloc
-                memo = self.memo  # a budget check may have shrunk it
-                values = memo.values
-            op = buf[i]
-            i += 1
-            if op == 0x94 and fast_memo and stack:  # MEMOIZE (load_memoize, dense memo)
-                c = memo.count
-                memo.count = c + 1
-                if c < _MEMO_KEEP:
-                    values[c] = stack[-1]
-            elif op == 0x8C and i < blen and i + 1 + buf[i] <= blen:  # SHORT_BINUNICODE
-                n = buf[i]
-                j = i + 1 + n
-                if n > 64:
-                    alloc += n + 49
-                try:
-                    push(str(buf[i + 1 : j], "utf-8", "surrogatepass"))
-                except UnicodeDecodeError:
-                    self.op_pos = self.base + i - 1
-                    raise Bad("invalid UTF-8 in a string") from None
-                i = j
-            elif op == 0x4B and i < blen:  # BININT1
-                push(buf[i])
+        try:
+            while True:
+                if i >= blen:
+                    self.i, self.alloc = i, alloc
+                    if not self._fill(1):
+                        return
+                    buf, i, blen, alloc = self.buf, self.i, self.blen, self.alloc
+                    memo = self.memo  # a budget check may have shrunk it
+                    values = memo.values
+                op = buf[i]
                 i += 1
-            elif op == 0x68 and i < blen and self.smemo is None:  # BINGET
-                v = values.get(buf[i], MISSING)
-                if v is MISSING:
+                if op == 0x94 and fast_memo:  # MEMOIZE (load_memoize, dense memo)
+                    top = stack[-1]
+                    c = memo.count
+                    memo.count = c + 1
+                    if c < _MEMO_KEEP:
+                        values[c] = top
+                elif op == 0x8C and i < blen and i + 1 + buf[i] <= blen:  # SHORT_BINUNICODE
+                    n = buf[i]
+                    j = i + 1 + n
+                    if n > 64:
+                        alloc += n + 49
+                    try:
+                        push(str(buf[i + 1 : j], "utf-8", "surrogatepass"))
+                    except UnicodeDecodeError:
+                        self.op_pos = self.base + i - 1
+                        raise Bad("invalid UTF-8 in a string") from None
+                    i = j
+                elif op == 0x4B and i < blen:  # BININT1
+                    push(buf[i])
+                    i += 1
+                elif op == 0x68 and i < blen and self.smemo is None:  # BINGET
+                    v = values.get(buf[i], MISSING)
+                    if v is MISSING:
+                        self.op_pos = self.base + i - 1
+                        v = self.memo_get(buf[i])
+                    push(v)
+                    i += 1
+                elif op == 0x86:  # TUPLE2
+                    alloc += 72
+                    b = stack.pop()
+                    stack[-1] = (stack[-1], b)
+                elif op == 0x85:  # TUPLE1
+                    alloc += 64
+                    stack[-1] = (stack[-1],)
+                elif op == 0x87:  # TUPLE3
+                    alloc += 80
+                    c3 = stack.pop()
+                    b = stack.pop()
+                    stack[-1] = (stack[-1], b, c3)
+                elif op == 0x47 and i + 8 <= blen:  # BINFLOAT
+                    push(_D8.unpack(buf[i : i + 8])[0])
+                    i += 8
+                elif op == 0x4E:  # NONE
+                    push(None)
+                elif op == 0x28:  # MARK
+                    self.metastack.append(stack)
+                    stack = self.stack = []
+                    push = self.append = stack.append
+                elif op == 0x7D:  # EMPTY_DICT
+                    alloc += 240
+                    push(TDict())
+                elif op == 0x5D:  # EMPTY_LIST
+                    alloc += 120
+                    push(TList())
+                elif op == 0x73:  # SETITEM
+                    value = stack.pop()
+                    key = stack.pop()
+                    d = stack[-1]
+                    if d.__class__ is TDict:
+                        alloc += 24
+                        d.put(key, value)
+                elif op == 0x61:  # APPEND
+                    value = stack.pop()
+                    lst = stack[-1]
+                    if lst.__class__ is TList:
+                        alloc += 8
+                        if len(lst) < 64:
+                            lst.append(value)
+                        else:
+                            lst.lossy = True
+                elif op == 0x4D and i + 2 <= blen:  # BININT2
+                    push(buf[i] | buf[i + 1] << 8)
+                    i += 2
+                elif op == 0x4A and i + 4 <= blen:  # BININT
+                    push(_I4.unpack(buf[i : i + 4])[0])
+                    i += 4
+                else:
                     self.op_pos = self.base + i - 1
-                    v = self.memo_get(buf[i])
-                push(v)
-                i += 1
-            elif op == 0x86 and len(stack) >= 2:  # TUPLE2
-                alloc += 72
-                b = stack.pop()
-                stack[-1] = (stack[-1], b)
-            elif op == 0x85 and stack:  # TUPLE1
-                alloc += 64
-                stack[-1] = (stack[-1],)
-            elif op == 0x87 and len(stack) >= 3:  # TUPLE3
-                alloc += 80
-                c3 = stack.pop()
-                b = stack.pop()
-                stack[-1] = (stack[-1], b, c3)
-            elif op == 0x47 and i + 8 <= blen:  # BINFLOAT
-                push(_D8.unpack(buf[i : i + 8])[0])
-                i += 8
-            elif op == 0x4E:  # NONE
-                push(None)
-            elif op == 0x28:  # MARK
-                self.metastack.append(stack)
-                stack = self.stack = []
-                push = self.append = stack.append
-            elif op == 0x7D:  # EMPTY_DICT
-                alloc += 240
-                push(TDict())
-            elif op == 0x5D:  # EMPTY_LIST
-                alloc += 120
-                push(TList())
-            elif op == 0x73 and len(stack) >= 3:  # SETITEM
-                value = stack.pop()
-                key = stack.pop()
-                d = stack[-1]
-                if d.__class__ is TDict:
-                    alloc += 24
-                    d.put(key, value)
-            elif op == 0x61 and len(stack) >= 2:  # APPEND
-                value = stack.pop()
-                lst = stack[-1]
-                if lst.__class__ is TList:
-                    alloc += 8
-                    if len(lst) < 64:
-                        lst.append(value)
-                    else:
-                        lst.lossy = True
-            elif op == 0x4D and i + 2 <= blen:  # BININT2
-                push(buf[i] | buf[i + 1] << 8)
-                i += 2
-            elif op == 0x4A and i + 4 <= blen:  # BININT
-                push(_I4.unpack(buf[i : i + 4])[0])
-                i += 4
-            else:
-                self.op_pos = self.base + i - 1
-                self.i, self.alloc = i, alloc
-                dispatch[op]()
-                buf, i, blen, stack, alloc = self.buf, self.i, self.blen, self.stack, self.alloc
-                push = stack.append
-                memo = self.memo
-                fast_memo = memo.dense and self.smemo is None
-                values = memo.values
+                    self.i, self.alloc = i, alloc
+                    dispatch[op]()
+                    buf, i, blen, stack, alloc = self.buf, self.i, self.blen, self.stack, self.alloc
+                    push = stack.append
+                    memo = self.memo
+                    fast_memo = memo.dense and self.smemo is None
+                    values = memo.values
+        except IndexError:
+            self.op_pos = self.base + i - 1
+            raise Bad("stack underflow") from None
 
     def _at_eof(self) -> None:
         res = self.res
