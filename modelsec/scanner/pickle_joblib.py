@@ -25,7 +25,7 @@ from modelsec.scanner.pickle_types import UNKNOWN, GlobalRef
 from modelsec.scanner.pickle_values import MISSING, Obj, TDict, TList
 
 if TYPE_CHECKING:
-    from modelsec.scanner.pickle_stream import WalkerState
+    from modelsec.scanner.pickle_walker import Walker
 
 __all__ = ["after_build", "dtype_info", "init_wrapper", "instance_class", "set_state"]
 
@@ -265,14 +265,14 @@ def _mentions_wrapper(value: object, depth: int = 0) -> bool:
     return False
 
 
-def _fail(walker: WalkerState, why: str) -> None:
+def _fail(walker: Walker, why: str) -> None:
     from modelsec.scanner.pickle_stream import Bad
 
     walker.unresolved("BUILD", f"joblib array wrapper: {why} (payload not sized, fail closed)")
     raise Bad(f"joblib array wrapper: {why}")
 
 
-def after_build(walker: WalkerState, inst: object) -> None:
+def after_build(walker: Walker, inst: object) -> None:
     """joblib's ``NumpyUnpickler.load_build`` tail: replace a wrapper by the array it reads.
 
     Example:
@@ -320,8 +320,12 @@ def after_build(walker: WalkerState, inst: object) -> None:
     if walker.frame_left():
         _fail(walker, "array bytes inside a FRAME (loaders disagree where they start)")
     if hasobject:
+        # (pickle.load of the same file would read this nested pickle as the rest of the
+        # outer one, its memo indexes pointing into the outer memo: not followed, see
+        # Walker.shadow.)
         walker.begin_nested()
         return
+    walker.shadow()  # pickle.load of the same file reads the array bytes as opcodes
     if pad:
         walker.skip(walker.read1())
     walker.skip(nbytes)

@@ -415,6 +415,8 @@ class Opcodes(WalkerState):
     def get_extension(self, code: int) -> None:
         if code <= 0:
             raise Bad("EXT specifies code <= 0")
+        if self.quiet:  # plain pickle.load: the copyreg registry is empty
+            raise Bad(f"unregistered extension code {code}")
         self.unresolved("EXT", "extension registry code (copyreg) resolves an import")
         self.append(_U)
 
@@ -533,7 +535,7 @@ class Opcodes(WalkerState):
         if self.joblib and self.wrapper_seen:
             from modelsec.scanner.pickle_joblib import after_build
 
-            after_build(self, inst)
+            after_build(self, inst)  # type: ignore[arg-type]  # self is the Walker
 
     def load_mark(self) -> None:
         self.metastack.append(self.stack)

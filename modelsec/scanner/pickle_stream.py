@@ -89,6 +89,9 @@ class WalkerState:
         self.seg_start = src.pos
         self.in_tail = False
         self.seen: set[tuple[str, str]] = set()
+        #: A shadow walk (see :meth:`~modelsec.scanner.pickle_walker.Walker.shadow`): stops
+        #: quietly where a plain ``pickle.load`` stops, reporting only what it imports.
+        self.quiet = False
 
     # --- input ------------------------------------------------------------------------------
 
@@ -140,7 +143,8 @@ class WalkerState:
 
     def fail(self, why: str, opname: str = "FRAME") -> None:
         """Stop the walk and report an unresolved import: the walker cannot stay in step."""
-        self.unresolved(opname, why)
+        if not self.quiet:
+            self.unresolved(opname, why)
         raise Bad(why)
 
     def read(self, n: int) -> bytes:
@@ -256,13 +260,14 @@ class WalkerState:
         self.alloc = 0
         gc.collect()  # lists appended to themselves are cycles: free them too
 
-    def record(self, module: object, name: object, opname: str) -> None:
-        """``find_class(module, name)``."""
+    def record(self, module: object, name: object, opname: str, offset: int = -1) -> None:
+        """``find_class(module, name)`` (at the current opcode unless ``offset`` is given)."""
         if isinstance(module, str) and isinstance(name, str):
             key = (module, name)
             if key not in self.seen and len(self.res.imports) < _IMPORTS_MAX:
                 self.seen.add(key)
-                self.res.imports.append(PickleImport(module, name, self.op_pos, opname))
+                at = self.op_pos if offset < 0 else offset
+                self.res.imports.append(PickleImport(module, name, at, opname))
             if name.rpartition(".")[2] in _WRAPPER_NAMES and _is_joblib_module(module):
                 self.wrapper_seen = True
         else:
@@ -294,7 +299,8 @@ class WalkerState:
             if v is MISSING:
                 # The unpicklers stop here, unless the loader pre-filled ``Unpickler.memo``:
                 # whatever that value is, it is unknown to us (fail closed).
-                self.unresolved("GET", f"memo index {idx} never written")
+                if not self.quiet:
+                    self.unresolved("GET", f"memo index {idx} never written")
                 raise Bad(f"Memo value not found at index {idx}")
             return v
         s = smemo.get(idx)

@@ -208,6 +208,15 @@ class Memo:
         full, rest = divmod(self.count, 8)
         self.bits.extend(b"\xff" * full + (bytes([(1 << rest) - 1]) if rest else b""))
 
+    def clone_light(self) -> Memo:
+        """A copy with the same indexes, keeping only light values (for a shadow walk)."""
+        out = Memo()
+        out.values = {k: v for k, v in self.values.items() if is_light(v)}
+        out.count, out.dense, out.exact = self.count, self.dense, self.exact
+        out.bits = bytearray(self.bits)
+        out.big = set(self.big)
+        return out
+
     def shrink(self) -> None:
         """Forget every value that is not light (budget exhausted); existence is kept."""
         self.values = {k: v for k, v in self.values.items() if is_light(v)}

@@ -10,15 +10,17 @@ import struct
 
 from modelsec.scanner.pickle_opcodes import OPCODE_NAMES, Opcodes, Stop
 from modelsec.scanner.pickle_stream import Bad
-from modelsec.scanner.pickle_types import PickleResult
+from modelsec.scanner.pickle_types import UNKNOWN, PickleResult
 from modelsec.scanner.pickle_values import MEMO_KEEP as _MEMO_KEEP
-from modelsec.scanner.pickle_values import MISSING, Memo, TDict, TList
+from modelsec.scanner.pickle_values import MISSING, Memo, TDict, TList, is_light
 from modelsec.scanner.source import ByteSource
 
 __all__ = ["OPCODE_NAMES", "Bad", "Walker"]
 
 _I4 = struct.Struct("<i")
 _D8 = struct.Struct(">d")
+_SHADOW_MAX = 1 << 20
+_U = UNKNOWN
 
 
 class Walker(Opcodes):
@@ -202,6 +204,44 @@ class Walker(Opcodes):
         except IndexError:
             self.op_pos = self.base + i - 1
             raise Bad("stack underflow") from None
+
+    def shadow(self) -> None:
+        """Walk what follows as a plain ``pickle.load`` would, where joblib reads raw bytes.
+
+        joblib's loader reads an array's bytes (or a nested pickle) right after a wrapper's
+        BUILD; ``pickle.load`` of the same file reads those bytes as opcodes of the outer
+        pickle. Both readings must be covered: a copy of the state (names and scalars only:
+        containers become UNKNOWN, so the copy cannot alter the main walk's view) walks the
+        next bytes (at most 1 MiB) quietly, and its imports join the main result. It stops
+        where ``pickle.load`` would; if it is still going at the end of its window, the walk
+        fails closed. (Object arrays are not shadowed: read by ``pickle.load``, their nested
+        pickle's memo indexes point into the outer memo and benign files would resolve
+        junk names; that reading is a known gap.)
+        """
+        while self.buflen - self.i < _SHADOW_MAX and self._more():
+            pass
+        data = self.buf[self.i : self.i + _SHADOW_MAX]
+        if not data or data[0] not in OPCODE_NAMES or data[0] == 0x2E:
+            return  # invalid opcode (joblib's padding byte is 1..16) or STOP: pickle.load ends
+        sh = Walker(ByteSource.from_bytes(data), max_pickles=None, probe=False)
+        sh.quiet = True
+        sh.joblib = False
+        sh.proto = self.proto
+        sh.memo = self.memo.clone_light()
+        sh.stack = [v if is_light(v) else _U for v in self.stack]
+        sh.append = sh.stack.append
+        sh.metastack = [[v if is_light(v) else _U for v in lst] for lst in self.metastack]
+        res = sh.run()
+        base = self.pos
+        for imp in res.imports:
+            self.record(imp.module, imp.name, imp.opcode, base + imp.offset)
+        for off, opname, why in res.unresolved:
+            self.res.unresolved.append((base + off, opname, why))
+        self.res.calls.extend(res.calls[: max(0, 10_000 - len(self.res.calls))])
+        for call in res.calls:
+            call.offset += base
+        if len(data) == _SHADOW_MAX and res.ops >= len(data) and self._fill(len(data) + 1):
+            self.fail("joblib array bytes read as pickle opcodes run past 1 MiB", "BUILD")
 
     def _at_eof(self) -> None:
         res = self.res

@@ -214,6 +214,38 @@ def test_joblib_wrapper_built_by_its_constructor(scan_files) -> None:  # type: i
     assert _unsafe(scan_files, "m.joblib", blob) == {"PAIT-JOBLIB-100"}
 
 
+def test_joblib_array_bytes_read_as_opcodes_by_pickle_load(scan_files) -> None:  # type: ignore[no-untyped-def]
+    """joblib.load skips the array bytes; pickle.load of the same file runs them as opcodes."""
+    evil = _EVIL
+    wrapper = _wrapper(_state("u1", B.binint1(len(evil)) + B.TUPLE1))
+    blob = _joblib_file(wrapper, evil, b"")
+    names: list[tuple[str, str]] = []
+
+    class Inert:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def __setstate__(self, state: object) -> None:
+            pass
+
+    class Recording(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            names.append((module, name))
+            return Inert  # records the name, calls nothing real
+
+    Recording(io.BytesIO(blob)).load()
+    assert ("os", "system") in names
+    assert _unsafe(scan_files, "m.pkl", blob) == {"PAIT-JOBLIB-100"}
+
+
+def test_joblib_old_format_array_data_is_not_a_finding(scan_files) -> None:  # type: ignore[no-untyped-def]
+    """Array bytes that start like an opcode (no padding byte: joblib < 1.2) stay data."""
+    wrapper = _wrapper(_state("<i8", B.binint1(2) + B.TUPLE1))
+    blob = _joblib_file(wrapper, struct.pack("<2q", 40, 0x8C), b"")
+    f = by_path(scan_files({"m.joblib": blob}))["m.joblib"]
+    assert f.issues_detected == [], f.issues_detected
+
+
 def test_joblib_unsizable_payload_fails_closed(scan_files) -> None:  # type: ignore[no-untyped-def]
     """'l' is 4 bytes on Windows, 8 on Linux: the walker cannot know, so it fails closed."""
     blob = _joblib_file(_wrapper(_state("l", B.binint1(1) + B.TUPLE1)), bytes(8), b"")
