@@ -1,7 +1,8 @@
 """numpy ``.npy`` (also the members of ``.npz``): header check, and the pickle of object arrays.
 
 The header is a Python dict literal; numpy itself reads it with ``ast.literal_eval``, which
-builds literals only and never evaluates code, so we do the same (bounded in size first).
+builds literals only and never evaluates code, so we do the same (bounded in size first),
+including numpy's second try for headers written by Python 2 (``3L`` longs).
 Object arrays (``descr`` ``'O'`` or with object fields) are stored as a pickle right after
 the header and are loaded by ``np.load(allow_pickle=True)``: that pickle is walked.
 """
@@ -9,6 +10,8 @@ the header and are loaded by ``np.load(allow_pickle=True)``: that pickle is walk
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 import warnings
 
 from modelsec.scanner.pickles import Family, scan_pickle
@@ -41,6 +44,42 @@ def _itemsize(descr: str) -> int | None:
     return int(num) * (4 if kind == "U" else 1)
 
 
+def _filter_header(s: str) -> str:
+    """numpy's ``_filter_header``: drop the ``L`` of Python 2 longs (``(3L, 4L)``)."""
+    tokens = []
+    last_token_was_number = False
+    for token in tokenize.generate_tokens(io.StringIO(s).readline):
+        if last_token_was_number and token.type == tokenize.NAME and token.string == "L":
+            continue
+        tokens.append(token)
+        last_token_was_number = token.type == tokenize.NUMBER
+    return str(tokenize.untokenize(tokens))
+
+
+def _parse_header(text: str, major: int) -> object:
+    """The header dict, read as numpy's ``_read_array_header`` reads it.
+
+    ``ast.literal_eval`` first; for format versions 1 and 2 (which Python 2 wrote) numpy then
+    retries after :func:`_filter_header`, so ``u'<f8'`` and ``3L`` headers load.
+
+    Example:
+        >>> _parse_header("{'descr': u'|O', 'fortran_order': False, 'shape': (2L,), }", 1)
+        {'descr': '|O', 'fortran_order': False, 'shape': (2,)}
+    """
+    with warnings.catch_warnings():  # odd escapes in a hostile header warn, not matter
+        warnings.simplefilter("ignore")
+        try:
+            return ast.literal_eval(text)
+        except SyntaxError:
+            if major > 2:
+                raise
+        try:
+            filtered = _filter_header(text)
+        except (tokenize.TokenError, IndentationError) as exc:
+            raise SyntaxError(str(exc)) from None
+        return ast.literal_eval(filtered)
+
+
 def scan_npy(ctx: FileContext, src: ByteSource, location: str, family: str | None) -> None:
     """Check an ``.npy`` stream; walks the embedded pickle of object arrays.
 
@@ -68,9 +107,7 @@ def scan_npy(ctx: FileContext, src: ByteSource, location: str, family: str | Non
         return
     raw = src.read_exact(hlen)
     try:
-        with warnings.catch_warnings():  # odd escapes in a hostile header warn, not matter
-            warnings.simplefilter("ignore")
-            header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+        header = _parse_header(raw.decode("utf-8" if major == 3 else "latin-1"), major)
     except (ValueError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError) as exc:
         ctx.add_error(f"{location}: .npy header is not a literal ({type(exc).__name__})")
         return
