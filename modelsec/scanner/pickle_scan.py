@@ -26,8 +26,10 @@ fail closed.
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 
 from modelsec.scanner.pickle_tail import scan_tail
 from modelsec.scanner.pickle_types import (
@@ -121,13 +123,36 @@ def walk_pickle(
     # The walker's stand-ins hold no reference cycles worth collecting during a walk, and the
     # cyclic collector's passes over millions of live tuples made floods quadratic: it is
     # paused here, and the walker collects when its structure budget runs out.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with _collector_paused():
         return Walker(src, max_pickles=max_pickles, probe=probe).run()
+
+
+_gc_lock = threading.Lock()
+_gc_walks = 0  # walks in progress in this process (scan_many scans in threads)
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic collector while any walk runs; restore it when the last one ends.
+
+    Counted across threads (``scan_many`` walks in several): the collector stays paused until
+    the last overlapping walk ends instead of coming back on under a walk still running, is
+    always restored, and stays off when the application itself had turned it off.
+    """
+    global _gc_walks, _gc_was_enabled
+    with _gc_lock:
+        if _gc_walks == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_walks += 1
+    try:
+        yield
     finally:
-        if paused:
-            gc.enable()
+        with _gc_lock:
+            _gc_walks -= 1
+            if _gc_walks == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def iter_dotted(res: PickleResult) -> Iterable[tuple[str, str]]:

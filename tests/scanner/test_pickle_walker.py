@@ -375,3 +375,33 @@ def test_flood_memory_bounded(tmp_path: pathlib.Path, kind: str) -> None:
         assert threats == [], threats
     else:
         assert "PAIT-PKL-100" in threats, (kind, threats)
+
+
+def test_overlapping_walks_in_threads_leave_the_collector_enabled() -> None:
+    import gc
+    import threading
+
+    from modelsec.scanner.pickle_scan import walk_pickle
+    from modelsec.scanner.source import ByteSource
+
+    assert gc.isenabled()
+    flood = b"\x80\x04N" + b"\x85" * 2_000_000 + b"."
+    barrier = threading.Barrier(4)
+
+    def walk() -> None:
+        barrier.wait()
+        for _ in range(3):
+            walk_pickle(ByteSource.from_bytes(flood))
+
+    threads = [threading.Thread(target=walk) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.isenabled()
+    gc.disable()  # an application's own choice is kept
+    try:
+        walk_pickle(ByteSource.from_bytes(flood))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
