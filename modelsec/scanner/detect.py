@@ -379,6 +379,16 @@ _PICKLISH = {
     Kind.TEXT,
 }
 
+_COMPRESSED_KINDS = {
+    Kind.GZIP,
+    Kind.BZIP2,
+    Kind.XZ,
+    Kind.LZMA,
+    Kind.ZLIB,
+    Kind.LZ4,
+    Kind.JOBLIB_ZF,
+}
+
 _EXPECTED: dict[str, set[str]] = {
     ".safetensors": {Kind.SAFETENSORS},
     ".gguf": {Kind.GGUF},
@@ -390,11 +400,13 @@ _EXPECTED: dict[str, set[str]] = {
     ".json": {Kind.JSON},
     ".zip": {Kind.ZIP},
     ".tar": {Kind.TAR},
-    ".gz": {Kind.GZIP},
-    ".tgz": {Kind.GZIP},
-    ".bz2": {Kind.BZIP2},
-    ".xz": {Kind.XZ},
-    ".lz4": {Kind.LZ4},
+    # A compression extension promises compressed content, not one codec: joblib < 0.10 named
+    # its zlib ("ZF") files ``.gz``, and every codec's content is decompressed and scanned.
+    ".gz": _COMPRESSED_KINDS,
+    ".tgz": _COMPRESSED_KINDS,
+    ".bz2": _COMPRESSED_KINDS,
+    ".xz": _COMPRESSED_KINDS,
+    ".lz4": _COMPRESSED_KINDS,
     ".onnx": {Kind.ONNX},
     ".pkl": _PICKLISH,
     ".pickle": _PICKLISH,

@@ -224,14 +224,24 @@ def _dispatch(
         scan_source(ctx, inner, _strip_ext(name), location, depth + 1, family=family)
         ctx.scanned = True
     elif kind == Kind.JOBLIB_ZF:
-        # joblib < 0.10: "ZF" + hex length + zlib stream of a pickle.
+        # joblib < 0.10 (``read_zfile``): "ZF" + hex length padded to 19 characters (one more
+        # space when written by Python 2 with joblib <= 0.8.4: a zlib stream never starts with
+        # a space) + zlib stream: of a pickle, or of raw array bytes (``ZNDArrayWrapper``'s
+        # ``.npy.z`` companions, read as data and never unpickled).
         ctx.add_format("joblib")
         ctx.add_format("zlib")
         _descend(ctx, depth, location)
         src.skip(21)
+        if src.peek(1) == b" ":
+            src.skip(1)
         body = ByteSource(src.read)  # not reopenable: it starts after the header
         inner = decompressing_source(body, "zlib", ctx, location)
-        scan_pickle(ctx, inner, location, Family.JOBLIB)
+        if pickle_may_start(inner.peek(HEAD_BYTES)):
+            scan_pickle(ctx, inner, location, Family.JOBLIB)
+        else:
+            while inner.read_chunk():  # raw array data: decompressed whole, or an error
+                pass
+            ctx.scanned = True
     elif kind == Kind.SEVEN_ZIP:
         ctx.add_format(kind)
         ctx.add_error(f"{location}: 7-Zip content cannot be inspected (no reader)")

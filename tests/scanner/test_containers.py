@@ -491,3 +491,28 @@ def test_wrapped_malicious_pickle_never_passes(
     assert has_100(f), (layers, fname, f.issues_detected)
     r = evaluate_scan(details.to_dict(), default_rule_instances("LOCAL"), source_type="LOCAL")
     assert r.outcome == "BLOCKED"
+
+
+def _zfile(data: bytes, *, py2: bool) -> bytes:
+    # joblib < 0.10 write_zfile: "ZF" + hex length padded to 19 (20 under Python 2) + zlib.
+    import zlib
+
+    width = 20 if py2 else 19
+    return b"ZF" + hex(len(data)).encode().ljust(width) + zlib.compress(data)
+
+
+@pytest.mark.parametrize("py2", [False, True])
+def test_joblib_zfile_header_widths(tmp_path: pathlib.Path, py2: bool) -> None:
+    # Python 2 wrote one more space; joblib's read_zfile skips it. The pickle is found either way.
+    payload = b"cos\nsystem\n(S'id'\ntR."
+    (tmp_path / "m_compressed_pickle.gz").write_bytes(_zfile(payload, py2=py2))
+    (f,) = scan_path(tmp_path).files
+    assert [i.threat for i in f.issues_detected] == ["PAIT-JOBLIB-100"], f.issues_detected
+    assert f.error_message is None
+
+
+def test_joblib_zfile_array_companion_is_data(tmp_path: pathlib.Path) -> None:
+    # ZNDArrayWrapper's ".npy.z" files hold raw array bytes in a ZF container, never unpickled.
+    (tmp_path / "m.gz_01.npy.z").write_bytes(_zfile(bytes(200) + b"\x01\x02", py2=False))
+    (f,) = scan_path(tmp_path).files
+    assert f.issues_detected == [] and f.error_message is None
