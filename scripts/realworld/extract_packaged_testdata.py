@@ -33,7 +33,11 @@ WHEELS: list[tuple[str, str, str, int]] = [
     ("scipy", "1.11.1", r"^scipy/.*tests/.*\.(npy|npz|pkl)$", 1 << 20),
     ("scipy", "1.17.1", r"^scipy/.*tests/.*\.(npy|npz|pkl)$", 1 << 20),
     ("pandas", "1.5.3", r"^pandas/tests/io/data/.*\.(pkl|pickle)$", 1 << 20),
+    # gensim's SaveLoad models (pickles, often extension-less) and their .npy arrays, many versions
+    ("gensim", "4.4.0", r"^gensim/test/test_data/", 2 << 20),
 ]
+#: content sniffed for the directories that also hold text corpora: pickles (protocol >= 2) and .npy
+MODEL_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"\x93NUMPY")
 LLAMA = ("llama-cpp-python", "0.3.36")
 
 
@@ -64,6 +68,8 @@ def extract_wheel(dist: str, ver: str, pattern: str, cap: int) -> None:
             if not rx.search(info.filename) or info.file_size > cap:
                 continue
             data = z.read(info)
+            if dist == "gensim" and not data.startswith(MODEL_MAGIC):
+                continue
             digest = hashlib.sha256(data).hexdigest()
             if digest in seen:  # same file shipped again by a later release
                 continue
