@@ -451,6 +451,142 @@ def mlflow_models() -> None:
     )
 
 
-for step in (hf_cache, plain_repos, lightning_ckpt, nemo_archives, mlflow_models):
+CUSTOM_CONFIG = '''"""Configuration of TinyNet, a small custom model (trust_remote_code)."""
+
+from transformers import PretrainedConfig
+
+
+class TinyNetConfig(PretrainedConfig):
+    model_type = "tinynet"
+
+    def __init__(self, hidden_size=8, num_layers=2, vocab_size=10, **kwargs):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.vocab_size = vocab_size
+        super().__init__(**kwargs)
+'''
+CUSTOM_MODEL = '''"""TinyNet: an embedding, a stack of residual MLP blocks and a head."""
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from .configuration_tinynet import TinyNetConfig
+
+
+class TinyNetBlock(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.norm = nn.LayerNorm(config.hidden_size)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.hidden_size, 2 * config.hidden_size),
+            nn.GELU(),
+            nn.Linear(2 * config.hidden_size, config.hidden_size),
+        )
+
+    def forward(self, x):
+        return x + self.mlp(self.norm(x))
+
+
+class TinyNetModel(PreTrainedModel):
+    config_class = TinyNetConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.blocks = nn.ModuleList(TinyNetBlock(config) for _ in range(config.num_layers))
+        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    def forward(self, input_ids, **kwargs):
+        h = self.embed(input_ids)
+        for block in self.blocks:
+            h = block(h)
+        return torch.log_softmax(self.head(h), dim=-1)
+'''
+
+
+def transformers_repos() -> None:
+    """Repos written by transformers itself: save_pretrained of a model, a fast tokenizer with a
+    chat template, training_args.bin as Trainer writes it, and a custom-code model registered with
+    register_for_auto_class (save_pretrained copies its source files and writes auto_map)."""
+    import importlib
+
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    prod = [version("transformers"), version("tokenizers"), version("torch")]
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=32,
+    )
+    model = BertModel(cfg)
+    out = rec.out / "transformers" / "tiny-bert"
+    model.save_pretrained(out)
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(VOCAB)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        eos_token="[SEP]",
+    )
+    fast.chat_template = CHAT
+    fast.save_pretrained(out)
+    rec.add("transformers/tiny-bert", prod, "transformers save_pretrained repo (dir)", kind="dir")
+    for f in sorted(out.iterdir()):
+        rec.add(f"transformers/tiny-bert/{f.name}", prod, "transformers save_pretrained file")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = transformers.TrainingArguments(output_dir=tmp, learning_rate=1e-4, report_to=[])
+        torch.save(args, rec.path("transformers/training_args.bin"))  # what Trainer._save writes
+    rec.add("transformers/training_args.bin", prod, "transformers training_args.bin (torch.save)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pkg = Path(tmp) / "tinynet_pkg"
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text("")
+        (pkg / "configuration_tinynet.py").write_text(CUSTOM_CONFIG)
+        (pkg / "modeling_tinynet.py").write_text(CUSTOM_MODEL)
+        sys.path.insert(0, tmp)
+        try:
+            conf_mod = importlib.import_module("tinynet_pkg.configuration_tinynet")
+            model_mod = importlib.import_module("tinynet_pkg.modeling_tinynet")
+            conf_mod.TinyNetConfig.register_for_auto_class()
+            model_mod.TinyNetModel.register_for_auto_class("AutoModel")
+            custom = model_mod.TinyNetModel(conf_mod.TinyNetConfig())
+            target = rec.out / "transformers" / "tiny-remote-code"
+            custom.save_pretrained(target)
+        finally:
+            sys.path.remove(tmp)
+    config = json.loads((target / "config.json").read_text())
+    assert "auto_map" in config, config
+    rec.add(
+        "transformers/tiny-remote-code",
+        prod,
+        "custom code repo via register_for_auto_class (dir)",
+        kind="dir",
+    )
+
+
+for step in (
+    hf_cache,
+    plain_repos,
+    transformers_repos,
+    lightning_ckpt,
+    nemo_archives,
+    mlflow_models,
+):
     rec.step(step.__name__, step)
 raise SystemExit(rec.finish())

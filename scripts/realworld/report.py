@@ -1,19 +1,33 @@
 """Scan every entry of the real-world corpus with today's scanner and print each finding.
 
-Run from the repository root with the project's environment (not the corpus venv):
-``python scripts/realworld/report.py [CACHE_DIR] [GROUP ...]``. Exit status 1 when any entry
-has a finding or error. The pytest marker ``realworld`` asserts the same thing per file.
+Run with the project's environment (not the corpus venv):
+``python scripts/realworld/report.py [--scanner-root DIR] [CACHE_DIR] [GROUP ...]``; the scanner
+is this repository's ``modelsec`` (as under pytest) unless ``--scanner-root`` names another tree.
+Exit status 1 when any entry has a finding or error (the ``realworld`` tests assert
+the same per file).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modelsec.scanner import scan_path
+if TYPE_CHECKING:
+    from modelsec.types.data import ScanDetails
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def scan_path(target: Path, max_files: int) -> ScanDetails:
+    """The scanner of the chosen tree (imported lazily, after ``--scanner-root`` took effect)."""
+    from modelsec.scanner import scan_path as scan
+
+    return scan(target, max_files=max_files)
 
 
 def _norm(text: str) -> str:
@@ -55,9 +69,23 @@ def _judged(target: Path) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    default = Path(os.environ.get("MODELSEC_REALWORLD_CACHE", ".cache/realworld"))
-    cache = Path(argv[0]) if argv else default
-    groups = set(argv[1:])
+    ap = argparse.ArgumentParser(description="Scan the real-world corpus; print every finding.")
+    ap.add_argument("cache", nargs="?", type=Path, help="corpus cache (default: as the tests)")
+    ap.add_argument("groups", nargs="*", help="only these groups")
+    ap.add_argument(
+        "--scanner-root",
+        type=Path,
+        default=ROOT,
+        help="source tree whose modelsec scans (default: this repository, as pytest does)",
+    )
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(args.scanner_root.resolve()))
+    import modelsec
+
+    print(f"scanner: {modelsec.__file__}")
+    env = os.environ.get("MODELSEC_REALWORLD_CACHE")
+    cache = args.cache or (Path(env) if env else ROOT / ".cache" / "realworld")
+    groups = set(args.groups)
     manifest = json.loads((cache / "MANIFEST.json").read_text())
     bad = 0
     total = 0
