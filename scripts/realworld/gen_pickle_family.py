@@ -96,6 +96,8 @@ def torch_files() -> None:
     rec.add("torch/state_dict.pt", tv, "pytorch zip")
     torch.save(sd, rec.path("torch/state_dict.bin"))
     rec.add("torch/state_dict.bin", tv, "pytorch zip")
+    torch.save(sd, rec.path("torch/state_dict_p4.pt"), pickle_protocol=4)
+    rec.add("torch/state_dict_p4.pt", tv, "pytorch zip (pickle protocol 4)")
     torch.save(sd, rec.path("torch/state_dict_legacy.pt"), _use_new_zipfile_serialization=False)
     rec.add("torch/state_dict_legacy.pt", tv, "pytorch legacy")
     torch.save(model, rec.path("torch/full_module.pt"))
@@ -270,6 +272,10 @@ def numpy_files() -> None:
     rec.add("numpy/compressed.npz", nv, "npz compressed with object array")
     np.savez(rec.path("numpy/with_object.npz"), obj=obj, s=np.array("scalar"))
     rec.add("numpy/with_object.npz", nv, "npz with object array")
+    for proto in range(6):
+        rel = f"numpy/ndarray_p{proto}.pkl"
+        rec.path(rel).write_bytes(pickle.dumps(np.arange(6.0).reshape(2, 3), protocol=proto))
+        rec.add(rel, nv, f"pickle of ndarray protocol {proto}")
     rec.path("numpy/array_pickle.pkl").write_bytes(pickle.dumps(rng.normal(size=4), protocol=2))
     rec.add("numpy/array_pickle.pkl", nv, "pickle of ndarray protocol 2")
     rec.path("numpy/array_pickle_p5.pkl").write_bytes(

@@ -347,11 +347,14 @@ def lightning_ckpt() -> None:
     )
     ds = TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
     with tempfile.TemporaryDirectory() as tmp:
+        ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=rec.out / "lightning", filename="callback-{epoch}", save_last=True
+        )
         trainer = L.Trainer(
             max_epochs=1,
             accelerator="cpu",
             logger=False,
-            enable_checkpointing=False,
+            callbacks=[ckpt_cb],
             enable_progress_bar=False,
             enable_model_summary=False,
             default_root_dir=tmp,
@@ -362,6 +365,8 @@ def lightning_ckpt() -> None:
     prod = [version("lightning"), version("torch"), version("omegaconf")]
     rec.add("lightning/tiny.ckpt", prod, "lightning checkpoint (OmegaConf hparams)")
     rec.add("lightning/tiny_weights_only.ckpt", prod, "lightning checkpoint weights_only")
+    rec.add("lightning/callback-epoch=0.ckpt", prod, "lightning ModelCheckpoint checkpoint")
+    rec.add("lightning/last.ckpt", prod, "lightning ModelCheckpoint last.ckpt")
 
 
 def nemo_archives() -> None:
@@ -432,6 +437,24 @@ def mlflow_models() -> None:
             pipe, str(target), serialization_format=fmt, pip_requirements=reqs
         )
         rec.add(f"mlflow/{name}", prod, f"mlflow sklearn ({fmt})", kind="dir")
+
+    import mlflow.pytorch
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    example = np.zeros((1, 3), np.float32)
+    for fmt in ("pt2", "pickle"):  # pt2 (torch.export) is MLflow 3's default; pickle the classic
+        target = rec.out / "mlflow" / f"pytorch_{fmt}"
+        shutil.rmtree(target, ignore_errors=True)
+        mlflow.pytorch.save_model(
+            net,
+            str(target),
+            serialization_format=fmt,
+            input_example=example,
+            pip_requirements=["torch"],
+        )
+        prod = [version("mlflow-skinny"), version("torch")]
+        rec.add(f"mlflow/pytorch_{fmt}", prod, f"mlflow pytorch ({fmt})", kind="dir")
 
     class AddN(mlflow.pyfunc.PythonModel):  # defined here, so cloudpickle stores it by value
         def __init__(self, n: int) -> None:

@@ -239,6 +239,10 @@ def gguf_files() -> None:
     w.add_tensor("token_embd.weight", rng.normal(size=(5, 8)).astype(np.float32))
     w.add_tensor("output_norm.weight", np.ones(8, np.float32))
     w.add_tensor("blk.0.attn_q.weight", rng.normal(size=(8, 8)).astype(np.float16))
+    q8 = gguf.quants.quantize(
+        rng.normal(size=(2, 64)).astype(np.float32), gguf.GGMLQuantizationType.Q8_0
+    )
+    w.add_tensor("blk.0.ffn_up.weight", q8, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
