@@ -11,6 +11,7 @@ Run inside the corpus venv: ``python gen_repos.py OUT_DIR`` (uses ``OUT_DIR/../d
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -174,6 +175,12 @@ def bert_repo_files() -> dict[str, bytes]:
     }
 
 
+def _absolute(m: re.Match[str]) -> str:
+    """``from ...x import`` in transformers/models/<name>/ as ``from transformers.x import``."""
+    base = "transformers" if m[2] == "..." else "transformers.models"
+    return f"{m[1]}from {base}{'.' + m[3] if m[3] else ''} import"
+
+
 def transformers_source() -> dict[str, str]:
     """GPT-2 configuration/modeling source from the pinned transformers wheel, as on the Hub."""
     dist, ver = TRANSFORMERS
@@ -202,8 +209,8 @@ def transformers_source() -> dict[str, str]:
         for name in ("configuration_gpt2.py", "modeling_gpt2.py"):
             src = z.read(f"transformers/models/gpt2/{name}").decode()
             # Hub custom-code repos import transformers absolutely; same-repo imports stay relative
-            src = re.sub(r"^(\s*)from \.\.\.(\.*)", r"\1from transformers.", src, flags=re.M)
-            src = re.sub(r"^(\s*)from transformers\.\.", r"\1from transformers.", src, flags=re.M)
+            src = re.sub(r"^(\s*)from (\.{2,3})([\w.]*) import", _absolute, src, flags=re.M)
+            ast.parse(src)  # still valid Python
             out[name] = src
     return out
 
