@@ -96,6 +96,28 @@ def keras_export() -> None:
     )
 
 
+def keras2_files() -> None:
+    """Keras 2 (``tf_keras``, what TF 2.x users long wrote): legacy .h5 and a SavedModel dir."""
+    import numpy as np
+    import tf_keras
+
+    kv = [version("tf_keras"), version("tensorflow-cpu")]
+    inp = tf_keras.Input((6,), name="x")
+    h = tf_keras.layers.Dense(4, activation="relu")(inp)
+    h = tf_keras.layers.BatchNormalization()(h)
+    out = tf_keras.layers.Dense(2, activation="softmax")(tf_keras.layers.Dropout(0.1)(h))
+    model = tf_keras.Model(inp, out)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(np.zeros((8, 6)), np.zeros(8), epochs=1, verbose=0)
+    model.save(rec.path("keras2/model.h5"))
+    rec.add("keras2/model.h5", [*kv, version("h5py")], "keras 2 legacy h5 (tf_keras)")
+    model.save(str(rec.path("keras2/savedmodel/x").parent))
+    rec.add("keras2/savedmodel", kv, "keras 2 SavedModel (keras_metadata.pb)", kind="dir")
+    model.save_weights(rec.path("keras2/weights.h5"))
+    rec.add("keras2/weights.h5", [*kv, version("h5py")], "keras 2 weights h5")
+
+
 rec.step("lookup_savedmodel", lookup_savedmodel)
+rec.step("keras2_files", keras2_files)
 rec.step("keras_export", keras_export)
 raise SystemExit(rec.finish())
