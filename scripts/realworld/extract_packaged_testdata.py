@@ -79,6 +79,34 @@ def extract_wheel(dist: str, ver: str, pattern: str, cap: int) -> None:
             rec.add(rel, f"{dist} {ver} (shipped test data)", "packaged test data")
 
 
+ONNX = ("onnx", "1.23.2")
+
+
+def onnx_backend_models() -> None:
+    """ONNX's backend test models (onnx/backend/test/data): every .onnx as a file entry, and the
+    'simple' model folders (model.onnx + test_data_set_N/*.pb, the model-zoo layout) as dirs."""
+    dist, ver = ONNX
+    whl = download(dist, ver)
+    rx = re.compile(r"^onnx/backend/test/data/([\w-]+)/([^/]+)/.+")
+    dirs: set[str] = set()
+    with zipfile.ZipFile(whl) as z:
+        for info in z.infolist():
+            m = rx.match(info.filename)
+            if not m or info.is_dir() or info.file_size > 2 << 20:
+                continue
+            rel = f"{dist}-{ver}/{info.filename}"
+            rec.path(rel).write_bytes(z.read(info))
+            prod = f"{dist} {ver} (backend test data)"
+            if info.filename.endswith(".onnx"):
+                rec.add(rel, prod, "onnx backend test model")
+            if m[1] == "simple":
+                dirs.add(f"{dist}-{ver}/onnx/backend/test/data/simple/{m[2]}")
+    for d in sorted(dirs):
+        rec.add(
+            d, f"{dist} {ver} (backend test data)", "onnx model + test_data_set (dir)", kind="dir"
+        )
+
+
 def llama_templates() -> None:
     dist, ver = LLAMA
     sdist = download(dist, ver, sdist=True)
@@ -113,5 +141,6 @@ def llama_templates() -> None:
 
 for dist, ver, pattern, cap in WHEELS:
     rec.step(f"{dist}-{ver}", lambda d=dist, v=ver, p=pattern, c=cap: extract_wheel(d, v, p, c))
+rec.step("onnx-backend-models", onnx_backend_models)
 rec.step("llama.cpp-templates", llama_templates)
 raise SystemExit(rec.finish())

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FETCH = "python scripts/fetch_realworld.py"
 
 #: minimum entries per group, so an empty or half-built cache cannot pass
-MIN_ENTRIES = {"pickle": 75, "structured": 15, "repos": 25, "testdata": 300, "tf": 7}
+MIN_ENTRIES = {"pickle": 75, "structured": 15, "repos": 25, "testdata": 450, "tf": 7}
 
 
 def cache_dir() -> Path:
