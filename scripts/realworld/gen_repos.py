@@ -610,10 +610,46 @@ def transformers_repos() -> None:
     )
 
 
+def adapters_and_sentence_transformers() -> None:
+    """A PEFT LoRA adapter repo (peft save_pretrained) and a sentence-transformers model folder."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=32,
+    )
+    base = BertModel(cfg)
+    peft_model = get_peft_model(base, LoraConfig(r=2, target_modules=["query", "value"]))
+    out = rec.out / "peft" / "lora-adapter"
+    peft_model.save_pretrained(out)
+    prod = [version("peft"), version("transformers"), version("torch")]
+    rec.add("peft/lora-adapter", prod, "peft LoRA adapter repo (dir)", kind="dir")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        BertModel(cfg).save_pretrained(tmp)
+        (Path(tmp) / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+        BertTokenizerFast(str(Path(tmp) / "vocab.txt")).save_pretrained(tmp)
+        word = models.Transformer(tmp, max_seq_length=16)
+        pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+        st = SentenceTransformer(modules=[word, pool, models.Normalize()])
+        st.save(str(rec.out / "sentence-transformers" / "tiny-st"))
+    prod = [version("sentence-transformers"), version("transformers"), version("torch")]
+    rec.add("sentence-transformers/tiny-st", prod, "sentence-transformers model (dir)", kind="dir")
+
+
 for step in (
     hf_cache,
     plain_repos,
     transformers_repos,
+    adapters_and_sentence_transformers,
     lightning_ckpt,
     nemo_archives,
     mlflow_models,
