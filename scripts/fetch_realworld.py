@@ -11,10 +11,11 @@ must report nothing on any of them. Steps:
 
 Idempotent: a venv is rebuilt only when its requirements file changes, a group only when its
 requirements or generator sources change (keys stored in stamp files). Groups: ``pickle``
-(torch/joblib/sklearn/numpy/pandas/xgboost/lightgbm/pickle/dill/cloudpickle), ``structured``
-(Keras, ONNX, GGUF, safetensors), ``repos`` (HF cache, auto_map code, Lightning, NeMo, MLflow),
-``testdata`` (test data shipped in pinned PyPI releases, llama.cpp chat templates), ``tf``
-(TensorFlow SavedModels; its own venv).
+(torch/joblib/sklearn/numpy/pandas/xgboost/lightgbm/pickle/dill/cloudpickle, TorchScript),
+``structured`` (Keras 3, ONNX, GGUF, safetensors), ``repos`` (HF cache, auto_map code,
+transformers/PEFT/sentence-transformers folders, Lightning, NeMo, MLflow), ``testdata`` (test data
+shipped in pinned PyPI releases: joblib, numpy, scipy, pandas, gensim, ONNX backend models, and
+llama.cpp's chat templates), ``tf`` (TensorFlow SavedModels and Keras 2; its own venv).
 
 Usage::
 

@@ -1,8 +1,9 @@
 # mypy: ignore-errors
 # (runs inside the corpus venv with numpy/torch/...; the project env that type-checks has none)
 """Packaged test data (#11, #12): data files that PyPI packages ship for their own tests, taken
-from pinned releases (``pip download --no-deps``), plus the chat templates llama.cpp ships (vendored
-in the ``llama-cpp-python`` sdist), each also wrapped in a ``tokenizer_config.json``.
+from pinned releases (``pip download --no-deps``): joblib, numpy, scipy, pandas, gensim pickles and
+arrays, ONNX's backend test models; plus the chat templates llama.cpp ships (vendored in the
+``llama-cpp-python`` sdist), each also wrapped in a ``tokenizer_config.json``.
 
 Only data files are unpacked (never code). Run inside the corpus venv:
 ``python extract_packaged_testdata.py OUT_DIR`` (downloads go to ``OUT_DIR/../downloads``).

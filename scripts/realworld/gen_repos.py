@@ -4,7 +4,9 @@
 (from local files, no network), a custom-code repo with ``auto_map`` (transformers' own GPT-2
 configuration/modeling source, relative imports made absolute as Hub custom-code repos do), a
 PyTorch Lightning checkpoint with an OmegaConf config in its hparams, NeMo-style ``.nemo``
-archives, and MLflow models saved by MLflow (sklearn flavour, pyfunc with a cloudpickled model).
+archives, MLflow models saved by MLflow (sklearn and pytorch flavours, pyfunc with a cloudpickled
+model), repos written by transformers itself (save_pretrained, training_args.bin, custom code via
+register_for_auto_class), a PEFT LoRA adapter and a sentence-transformers folder.
 
 Run inside the corpus venv: ``python gen_repos.py OUT_DIR`` (uses ``OUT_DIR/../downloads``).
 """
