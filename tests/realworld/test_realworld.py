@@ -1,0 +1,96 @@
+"""The offline scanner reports NOTHING on real model files written by real libraries.
+
+The corpus (issues #11 pickle family, #12 structured formats, #19 repository layouts) is built by
+``python scripts/fetch_realworld.py`` into ``.cache/realworld/`` (or ``$MODELSEC_REALWORLD_CACHE``)
+from pinned PyPI packages. These tests carry the ``realworld`` marker, deselected by default;
+run them with ``python -m pytest -m realworld``. A missing cache FAILS (it never skips), naming the
+command that builds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelsec.scanner import scan_path
+
+pytestmark = pytest.mark.realworld
+
+ROOT = Path(__file__).resolve().parents[2]
+FETCH = "python scripts/fetch_realworld.py"
+
+#: minimum entries per group, so an empty or half-built cache cannot pass
+MIN_ENTRIES = {"pickle": 75, "structured": 15, "repos": 25, "testdata": 450, "tf": 7}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("MODELSEC_REALWORLD_CACHE")
+    return Path(env) if env else ROOT / ".cache" / "realworld"
+
+
+def load_manifest() -> dict[str, Any] | None:
+    path = cache_dir() / "MANIFEST.json"
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def missing_message() -> str:
+    return (
+        f"real-world corpus missing: no {cache_dir() / 'MANIFEST.json'}; build it with `{FETCH}` "
+        "(then `python -m pytest -m realworld`)"
+    )
+
+
+def _entries() -> list[Any]:
+    manifest = load_manifest()
+    if manifest is None:
+        # one failing case instead of an empty parametrisation (which would silently pass)
+        return [pytest.param(None, id="cache-missing")]
+    return [pytest.param(e, id=e["path"]) for e in manifest["entries"]]
+
+
+def describe(details: Any) -> list[str]:
+    """Every issue and error in ``details`` as a line (file: [threat] description)."""
+    lines = []
+    if details.error_message:
+        lines.append(f"[scan error] {details.error_message}")
+    for f in details.files:
+        for issue in f.issues_detected or []:
+            lines.append(f"{f.file_path}: [{issue.threat}] {issue.description}")
+        if f.error_message:
+            lines.append(f"{f.file_path}: [error] {f.error_message}")
+    return lines
+
+
+@pytest.mark.parametrize("entry", _entries())
+def test_no_finding_on_real_file(entry: dict[str, Any] | None) -> None:
+    if entry is None:
+        pytest.fail(missing_message())
+    target = cache_dir() / entry["path"]
+    assert target.is_dir() if entry["kind"] == "dir" else target.is_file(), target
+    details = scan_path(target, max_files=5000)
+    found = describe(details)
+    assert found == [], (
+        f"{entry['path']} ({entry['format']}; written by {', '.join(entry['producer'])}) "
+        "is benign but the scanner reports:\n  " + "\n  ".join(found)
+    )
+
+
+def test_corpus_is_complete() -> None:
+    manifest = load_manifest()
+    if manifest is None:
+        pytest.fail(missing_message())
+    counts: dict[str, int] = {}
+    for e in manifest["entries"]:
+        group = e["path"].split("/", 1)[0]
+        counts[group] = counts.get(group, 0) + 1
+    short = {g: counts.get(g, 0) for g, n in MIN_ENTRIES.items() if counts.get(g, 0) < n}
+    assert short == {}, f"too few corpus entries {short} (minimum {MIN_ENTRIES}); rerun `{FETCH}`"
+    failed = {g: v["failures"] for g, v in manifest["groups"].items() if v["failures"]}
+    assert failed == {}, f"generator steps failed: {failed}; rerun `{FETCH}`"
