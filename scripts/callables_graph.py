@@ -108,7 +108,7 @@ class Graph:
                 fn = static_attr(obj, name)
                 if fn is None or fn is static_attr(object, name):
                     continue
-                if isinstance(fn, types.FunctionType):
+                if isinstance(fn, types.FunctionType) and name in vars(obj):
                     self.owner.setdefault(id(fn), obj)
                 if callable(fn):
                     out.append(fn)
@@ -304,19 +304,22 @@ def reach(
             rev.setdefault(b, set()).add(a)
     out: Verdicts = {}
     for cat in SINKS:
-        frontier = deque((k, name) for k, (c, name) in sink_objs.items() if c == cat)
-        dist = {k: 0 for k, _ in frontier}
-        for k, name in frontier:
+        # Level by level; among equally near sinks the smallest name wins, so the result does
+        # not depend on set iteration order (object addresses).
+        level = {k: name for k, (c, name) in sink_objs.items() if c == cat}
+        dist = dict.fromkeys(level, 0)
+        for k, name in level.items():
             out.setdefault(k, {})[cat] = (0, name, k)
-        while frontier:
-            k, name = frontier.popleft()
-            if dist[k] >= DEPTH:
-                continue
-            for p in rev.get(k, ()):
-                if p not in dist:
-                    dist[p] = dist[k] + 1
-                    out.setdefault(p, {}).setdefault(cat, (dist[p], name, k))
-                    frontier.append((p, name))
+        for d in range(1, DEPTH + 1):
+            nxt: dict[int, tuple[str, int]] = {}
+            for k, name in level.items():
+                for p in rev.get(k, ()):
+                    if p not in dist and (p not in nxt or name < nxt[p][0]):
+                        nxt[p] = (name, k)
+            for p, (name, via) in nxt.items():
+                dist[p] = d
+                out.setdefault(p, {})[cat] = (d, name, via)
+            level = {p: name for p, (name, _) in nxt.items()}
     return out
 
 

@@ -494,6 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--explain", action="append", default=[], help="print why NAME is denied")
     args = ap.parse_args(argv)
+    if os.environ.get("PYTHONHASHSEED") != "0" and argv is None:
+        # Packages iterate sets of strings at import time (attribute order, lazy imports):
+        # one fixed hash seed makes the derived tables reproducible run to run.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     sys.setrecursionlimit(10000)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     pins = pinned_versions()
