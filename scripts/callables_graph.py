@@ -311,15 +311,16 @@ def reach(
         for k, name in level.items():
             out.setdefault(k, {})[cat] = (0, name, k)
         for d in range(1, DEPTH + 1):
-            nxt: dict[int, tuple[str, int]] = {}
+            nxt: dict[int, tuple[str, str, int]] = {}
             for k, name in level.items():
+                hop = label(graph.nodes[k]) if k in graph.nodes else name
                 for p in rev.get(k, ()):
-                    if p not in dist and (p not in nxt or name < nxt[p][0]):
-                        nxt[p] = (name, k)
-            for p, (name, via) in nxt.items():
+                    if p not in dist and (p not in nxt or (name, hop) < nxt[p][:2]):
+                        nxt[p] = (name, hop, k)
+            for p, (name, _, via) in nxt.items():
                 dist[p] = d
                 out.setdefault(p, {})[cat] = (d, name, via)
-            level = {p: name for p, (name, _) in nxt.items()}
+            level = {p: name for p, (name, _, _) in nxt.items()}
     return out
 
 

@@ -518,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
             print("committed data was generated under another Python minor", file=sys.stderr)
             return 2
         if args.out.read_text() != text:
+            import difflib
+
+            diff = difflib.unified_diff(
+                args.out.read_text().splitlines(), text.splitlines(), "committed", "now", n=0
+            )
+            print("\n".join(list(diff)[:60]), file=sys.stderr)
             print(f"{args.out} is stale: run scripts/gen_callables.py", file=sys.stderr)
             return 1
         print(f"{args.out} is up to date")
