@@ -1,10 +1,11 @@
-"""Callables reviewed as data-only: a pickle that imports only these is clean.
+"""Callables reviewed as data-only by hand: a pickle that imports only allowed names is clean.
 
 The rule is strict on purpose: a name is here only when calling it with any arguments the
 pickle can build can do nothing but construct plain data (containers, numbers, arrays,
-tensors). Classes of libraries (``sklearn...LogisticRegression``, ``torch.nn.Linear``) are not
-here even though they are usually harmless: their ``__setstate__``/``__init__`` run library code
-we have not reviewed, so they are reported as suspicious (``-101``) and left to policy.
+tensors, paths, regexes). Library classes whose reconstruction only restores state
+(scikit-learn estimators, ``torch.nn`` modules, pandas internals, scipy sparse matrices, ...) are
+derived per package by ``scripts/gen_callables.py`` into ``data/callables.json`` instead, and
+only when no sink is reachable from their constructors; see :mod:`modelsec.scanner.callables`.
 """
 
 from __future__ import annotations
@@ -111,6 +112,37 @@ ALLOWED_NAMES: frozenset[str] = frozenset(
         "fractions.Fraction",
         "uuid.UUID",
         "enum.Enum",
+        # Paths only store their parts (PurePath.__reduce__); no file is touched at load.
+        # The rest of pathlib (Path.write_text, pathlib.os, ...) stays denied.
+        "pathlib.Path",
+        "pathlib.PurePath",
+        "pathlib.PosixPath",
+        "pathlib.WindowsPath",
+        "pathlib.PurePosixPath",
+        "pathlib.PureWindowsPath",
+        "argparse.Namespace",  # a plain attribute bag (setattr of its keyword arguments)
+        "re._compile",  # compiles a regular expression (how re.Pattern pickles): data only
+        "types.SimpleNamespace",  # a plain attribute bag
+        "builtins.hash",  # hashes a value the pickle built (gensim vocabularies)
+        # numpy: legacy spellings of the random-state and matrix helpers older numpy wrote.
+        "numpy.random.__RandomState_ctor",
+        "numpy.random.mtrand.__RandomState_ctor",
+        "numpy.matrixlib.defmatrix.matrix",
+        "numpy.core.defmatrix.matrix",
+        "numpy.ma.core.MaskedArray",
+        "numpy.ma.core.MaskedConstant",
+        # joblib array wrappers (the array bytes follow in the stream).
+        "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+        "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+        "sklearn.externals.joblib.numpy_pickle_compat.NDArrayWrapper",
+        # pandas and scipy spellings of releases before the pinned ones.
+        "pandas.core.internals.BlockManager",
+        "pandas.core.internals.SingleBlockManager",
+        "pandas.core.index._new_Index",
+        "pandas.indexes.base._new_Index",
+        "pandas._libs.tslib.Timestamp",
+        "pandas.tslib.Timestamp",
+        "pandas.core.indexes.frozen.FrozenNDArray",  # pandas < 1.0 MultiIndex levels
         # numpy arrays, dtypes and scalars (numpy >= 2 moved core to _core).
         "numpy.ndarray",
         "numpy.dtype",

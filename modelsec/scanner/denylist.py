@@ -9,7 +9,7 @@ into one of those. Entries are dotted prefixes: ``os`` covers ``os.system`` and
 
 from __future__ import annotations
 
-__all__ = ["DENIED_MODULES", "DENIED_NAMES", "denied_reason"]
+__all__ = ["DENIED_ATTRIBUTES", "DENIED_MODULES", "DENIED_NAMES", "denied_reason"]
 
 #: Whole modules (and their submodules) that are unsafe to import from a pickle.
 DENIED_MODULES: dict[str, str] = {
@@ -118,6 +118,60 @@ DENIED_MODULES: dict[str, str] = {
     "socketserver": "network servers",
     # Interpreter escapes in common third-party packages.
     "IPython": "runs shell and Python code",
+    # Whole packages and standard-library modules the generator does not import (importing them
+    # has effects: a GUI, a browser, a test suite) or that are unsafe in every part.
+    "idlelib": "IDE (runs code, opens files and processes)",
+    "tkinter": "GUI toolkit (runs Tcl code)",
+    "_tkinter": "GUI toolkit (runs Tcl code)",
+    "turtle": "GUI (runs Tcl code)",
+    "turtledemo": "GUI demos (run code)",
+    "test": "CPython test suite (test.support runs processes and code)",
+    "lib2to3": "code refactoring (reads and writes files, runs code)",
+    "antigravity": "opens a web browser",
+    "this": "prints at import",
+    "site": "interpreter start-up (runs .pth code)",
+    "cgitb": "writes files and runs the viewer",
+    "pydoc": "runs pagers and servers (pydoc.pipepager)",
+    "mailcap": "runs commands (mailcap.findmatch)",
+    "_aix_support": "runs processes",
+    "_osx_support": "runs processes",
+    "_bootsubprocess": "runs processes",
+    "sympy": "symbolic math: constructors sympify strings (parse_expr evaluates code)",
+    "huggingface_hub": "downloads and uploads files (hf_hub_download, snapshot_download)",
+    "transformers.dynamic_module_utils": "downloads and runs remote code",
+    "transformers.utils.hub": "downloads files",
+    "transformers.pipelines": "downloads and loads models",
+    "transformers.pipeline": "downloads and loads models",
+    "diffusers.utils.dynamic_modules_utils": "downloads and runs remote code",
+    "torch.testing": "runs code",
+    "torch.utils._sympy": "sympy-backed symbolic shapes (sympify evaluates strings)",
+    "sysconfig": "imports the configuration module named by the environment",
+    "torch.utils.tensorboard": "writes files",
+    "torch.onnx": "exports models to files",
+    "torch.export": "loads and runs exported programs",
+    "torch._export": "loads and runs exported programs",
+    "torch.compiler": "compiles and runs code",
+    "torch.utils.benchmark": "compiles and runs code (timers over source strings)",
+    "torch.utils.model_zoo": "downloads and loads models",
+    "torch.utils.data.datapipes": "reads files and URLs",
+    "xgboost.spark": "cluster execution",
+    "xgboost.dask": "cluster execution (network)",
+    "xgboost.tracker": "network (collective tracker)",
+    "lightgbm.dask": "cluster execution (network)",
+    "keras.saving": "nested model loading",
+    "keras.src.saving": "nested model loading",
+    "keras.src.utils.file_utils": "downloads and writes files",
+    "tf_keras": "Keras 2 (model loading, file downloads)",
+    "tensorflow.saved_model": "nested model loading",
+    "tensorflow.keras.utils.get_file": "downloads files",
+    "tensorflow.keras.models.load_model": "nested model loading",
+    "tensorflow.keras.saving": "nested model loading",
+    "tensorflow.raw_ops": "graph ops by name (ReadFile, WriteFile, PyFunc)",
+    "tensorflow.load_op_library": "loads native code",
+    "tensorflow.load_library": "loads native code",
+    "tensorflow.py_func": "runs Python code",
+    "tensorflow.compat.v1.py_func": "runs Python code",
+    "omegaconf.grammar": "parser internals",
     "jinja2": "template code execution",
     "yaml": "unsafe YAML loading",
     "keras.utils.get_file": "downloads files",
@@ -206,6 +260,44 @@ DENIED_NAMES: dict[str, str] = {
 }
 
 
+#: Attribute names that load, download or fetch whatever their argument names, in any module
+#: (``transformers.AutoModel.from_pretrained``, ``diffusers...from_single_file``,
+#: ``xgboost.Booster.load_model``): a pickle that reaches one of them at load time loads another
+#: model, possibly remote code. Matched on every attribute after the module's first part.
+DENIED_ATTRIBUTES: dict[str, str] = {
+    "from_pretrained": "downloads and loads a model (may run remote code)",
+    "from_single_file": "downloads and loads a model",
+    "hf_hub_download": "downloads files",
+    "snapshot_download": "downloads repositories",
+    "cached_download": "downloads files",
+    "load_from_checkpoint": "nested model loading",
+    "load_model": "nested model loading",
+    "load_state_dict_from_url": "downloads and loads a model",
+    "download_url_to_file": "downloads files",
+    "get_file": "downloads files",
+    "read_pickle": "nested unpickling",
+    "load_library": "loads native code",
+    "load_op_library": "loads native code",
+    # Writers to a path (pandas, numpy, model savers): a pickle calling one writes files.
+    "to_pickle": "writes files (pickle)",
+    "to_csv": "writes files",
+    "to_parquet": "writes files",
+    "to_hdf": "writes files",
+    "to_excel": "writes files",
+    "to_feather": "writes files",
+    "to_stata": "writes files",
+    "to_orc": "writes files",
+    "to_sql": "writes to a database",
+    "to_clipboard": "runs the clipboard command",
+    "tofile": "writes files",
+    "save_model": "writes files",
+    "save_pretrained": "writes files",
+    "push_to_hub": "uploads files",
+    "write_text": "writes files",
+    "write_bytes": "writes files",
+}
+
+
 def denied_reason(dotted: str) -> str | None:
     """Why ``dotted`` (``module.name``, canonical spelling) is denied, or ``None``.
 
@@ -216,6 +308,10 @@ def denied_reason(dotted: str) -> str | None:
         True
     """
     parts = dotted.split(".")
+    for part in parts[1:]:
+        reason = DENIED_ATTRIBUTES.get(part)
+        if reason is not None:
+            return reason
     for i in range(len(parts), 0, -1):
         prefix = ".".join(parts[:i])
         reason = DENIED_NAMES.get(prefix)

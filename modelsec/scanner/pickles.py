@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
+from modelsec.scanner.gadgets import gadget_kind, judge_gadget_import
 from modelsec.scanner.pickle_scan import PickleResult, scan_tail, walk_pickle
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
@@ -41,12 +42,19 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
     """Add one issue per unsafe/suspicious import (and per unresolved one) of ``res``.
 
     ``family`` is upgraded to JOBLIB when joblib's own classes show up in a plain pickle.
+    Gadgets (``functools.partial``, ``operator.attrgetter``, ``getattr``, ...) are judged by
+    their call sites when the walker recorded them (``res.calls``), else by name (unsafe).
     """
     if family == Family.PICKLE and any(i.module.startswith("joblib") for i in res.imports):
         family = Family.JOBLIB
     word = _KIND_WORD.get(family, "pickle")
+    # ``calls`` comes with the walker that records call sites; older results have none.
+    calls = getattr(res, "calls", None)
     for imp in res.imports:
-        verdict = classify_callable(imp.module, imp.name)
+        if calls is not None and gadget_kind(imp.module, imp.name) is not None:
+            verdict = judge_gadget_import(imp.module, imp.name, calls)
+        else:
+            verdict = classify_callable(imp.module, imp.name)
         if verdict is None:
             continue
         level, reason = verdict
