@@ -159,6 +159,44 @@ ALLOWED_NAMES: frozenset[str] = frozenset(
         # joblib stores arrays through this wrapper (data follows in the stream).
         "joblib.numpy_pickle.NumpyArrayWrapper",
         "joblib.numpy_pickle_compat.NDArrayWrapper",
+        # TorchScript archives (constants.pkl, *.debug_pkl, data.pkl): torch/jit/_pickle.py
+        # defines each as an identity function (build_tensor_from_id returns the int id), and
+        # the C++ unpickler resolves them natively.
+        "torch.jit._pickle.build_intlist",
+        "torch.jit._pickle.build_tensorlist",
+        "torch.jit._pickle.build_doublelist",
+        "torch.jit._pickle.build_boollist",
+        "torch.jit._pickle.build_tensor_from_id",
+        "torch.jit._pickle.restore_type_tag",
+        # dill writes builtin types by name: ``_load_type(name)`` is ``_reverse_typemap[name]``.
+        "dill._dill._load_type",
+        # Calling typing.Any raises TypeError; OmegaConf stores it as a node's type.
+        "typing.Any",
+        # OmegaConf containers (Lightning hyper-parameters): __setstate__ only restores the
+        # metadata and content; interpolations resolve on access, never at load. The nodes
+        # validate and store a value.
+        "omegaconf.dictconfig.DictConfig",
+        "omegaconf.listconfig.ListConfig",
+        "omegaconf.base.ContainerMetadata",
+        "omegaconf.base.Metadata",
+        "omegaconf.nodes.AnyNode",
+        "omegaconf.nodes.StringNode",
+        "omegaconf.nodes.IntegerNode",
+        "omegaconf.nodes.FloatNode",
+        "omegaconf.nodes.BooleanNode",
+        "omegaconf.nodes.EnumNode",
+        "omegaconf.nodes.BytesNode",
+        "omegaconf.nodes.PathNode",
+        # Enums of transformers' and accelerate's training arguments: calling an Enum class
+        # looks a member up by value (or builds a new Enum type): data only.
+        "transformers.trainer_utils.SchedulerType",
+        "transformers.trainer_utils.IntervalStrategy",
+        "transformers.trainer_utils.SaveStrategy",
+        "transformers.trainer_utils.HubStrategy",
+        "transformers.training_args.OptimizerNames",
+        "accelerate.utils.dataclasses.DistributedType",
+        # numpy < 1.0 spelling of ndarray reconstruction (ndarray.__new__(subtype, shape, dtype)).
+        "numpy.core._internal._reconstruct",
         # PyTorch state dicts: tensors are rebuilt from storages, no code involved.
         "torch._utils._rebuild_tensor",
         "torch._utils._rebuild_tensor_v2",
@@ -200,4 +238,22 @@ def is_allowed(dotted: str) -> bool:
         >>> is_allowed("collections.OrderedDict"), is_allowed("os.system")
         (True, False)
     """
-    return dotted in ALLOWED_NAMES
+    if dotted in ALLOWED_NAMES:
+        return True
+    # TorchScript archives name their own compiled classes ``__torch__.<qualified name>``; the
+    # TorchScript unpickler resolves them to classes compiled from the archive's code/ (judged
+    # there), never through Python's import system. ``__torch__.torch.classes.<ns>`` builds
+    # native custom-class objects: only torch's own namespaces pass.
+    if (
+        dotted.startswith("__torch__.")
+        and dotted.isascii()
+        and dotted.replace(".", "_").isidentifier()
+    ):
+        if dotted.startswith("__torch__.torch.classes."):
+            return dotted.split(".")[3] in _TORCH_CLASS_NAMESPACES
+        return True
+    return False
+
+
+#: Namespaces of the custom classes torch itself registers (``torch.classes.<ns>``).
+_TORCH_CLASS_NAMESPACES = frozenset({"quantized", "_nnapi", "_TorchScriptTesting", "cuda"})

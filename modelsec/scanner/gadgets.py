@@ -208,7 +208,18 @@ def judge_gadget_import(module: str, name: str, calls: Iterable[CallSite]) -> Ve
         if getattr(call, "module", None) != module or getattr(call, "name", None) != name:
             continue
         seen += 1
-        verdict = judge_call(kind, getattr(call, "args", None))
+        args = getattr(call, "args", None)
+        if getattr(call, "opcode", None) == "BUILD":
+            # BUILD is ``__setstate__(state)``: a partial pickled by protocol 2+ is rebuilt as
+            # ``partial(f)`` then given ``(f, args, kwds, dict)``, and ``f`` is what it calls.
+            if kind != "partial":
+                verdict: Verdict | None = (UNSAFE, f"{kind} given a state (BUILD)")
+            elif isinstance(args, tuple) and args and isinstance(args[0], tuple) and args[0]:
+                verdict = judge_call(kind, (args[0][0],))
+            else:
+                verdict = UNSAFE, "partial given a state that cannot be read statically"
+        else:
+            verdict = judge_call(kind, args)
         if verdict is not None and (worst is None or verdict[0] < worst[0]):
             worst = (verdict[0], f"{verdict[1]}; call at offset {getattr(call, 'offset', '?')}")
     if seen == 0:

@@ -553,3 +553,22 @@ def test_generator_check_mode() -> None:
         [python, str(GEN), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=1800
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_partial_pickled_by_protocol_2_is_judged_by_its_state(tmp_path: pathlib.Path) -> None:
+    # partial.__reduce__ gives (partial, (f,), (f, args, kwds, dict)): REDUCE then BUILD. The
+    # BUILD state names the callable again; a benign one is clean, a denied one is unsafe.
+    import functools
+    import pickle
+
+    benign = functools.partial(collections.OrderedDict, a=1)
+    (tmp_path / "benign.pkl").write_bytes(pickle.dumps(benign, protocol=2))
+    evil = (
+        b"\x80\x02cfunctools\npartial\ncos\nsystem\n\x85R(cos\nsystem\n)}NtbX\x02\x00\x00\x00idR."
+    )
+    (tmp_path / "evil.pkl").write_bytes(evil)
+    from modelsec.scanner import scan_path
+
+    files = {f.file_path: f for f in scan_path(tmp_path).files}
+    assert files["benign.pkl"].issues_detected == []
+    assert "PAIT-PKL-100" in {i.threat for i in files["evil.pkl"].issues_detected}

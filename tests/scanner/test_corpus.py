@@ -184,8 +184,17 @@ MALICIOUS: dict[str, tuple[dict[str, bytes], str, str]] = {
     ),
     "pip_main": ({"m.pkl": B.call("pip", "main", B.string0("install"))}, "m.pkl", PKL100),
     "runpy_run_code": ({"m.pkl": B.call("runpy", "_run_code", _SYSTEM)}, "m.pkl", PKL100),
-    "operator_attrgetter": ({"m.pkl": B.call("operator", "attrgetter", _SYSTEM)}, "m.pkl", PKL100),
-    "operator_private": ({"m.pkl": B.call("_operator", "methodcaller", _SYSTEM)}, "m.pkl", PKL100),
+    # Gadgets are judged by what they reach (their call sites): the attribute an attack needs.
+    "operator_attrgetter": (
+        {"m.pkl": B.call("operator", "attrgetter", B.string0("system"))},
+        "m.pkl",
+        PKL100,
+    ),
+    "operator_private": (
+        {"m.pkl": B.call("_operator", "methodcaller", B.string0("system"))},
+        "m.pkl",
+        PKL100,
+    ),
     "functools_partial": ({"m.pkl": B.call("functools", "partial", _SYSTEM)}, "m.pkl", PKL100),
     "numpy_runstring": (
         {"m.pkl": B.call("numpy.testing._private.utils", "runstring", _SYSTEM)},
