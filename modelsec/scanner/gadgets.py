@@ -29,7 +29,14 @@ from modelsec.scanner.callables import (
     dangerous_attribute,
 )
 
-__all__ = ["CallSite", "gadget_kind", "judge_call", "judge_gadget_import"]
+__all__ = [
+    "RECONSTRUCT_ONLY",
+    "CallSite",
+    "gadget_kind",
+    "judge_call",
+    "judge_gadget_import",
+    "reconstructed_only",
+]
 
 _KINDS = {
     "functools.partial": "partial",
@@ -227,3 +234,67 @@ def judge_gadget_import(module: str, name: str, calls: Iterable[CallSite]) -> Ve
             return classify_callable(module, name)
         return UNSAFE, "gadget imported but never called where its arguments can be read"
     return worst
+
+
+#: Classes reviewed to come back by default object reconstruction alone: no ``__new__``,
+#: ``__setstate__``, ``__reduce__``/``__reduce_ex__`` or ``__setattr__`` of their own anywhere in
+#: their MRO (checked against the releases the real-world corpus pins), so ``NEWOBJ``
+#: (``object.__new__``) and ``BUILD`` (a ``__dict__`` update) run none of their code. *Calling*
+#: them (REDUCE, INST, OBJ) runs ``__init__``, which reaches sinks for some (gensim's
+#: ``AuthorTopicModel`` removes a file, ``EnsembleLda`` imports by name, ``PartialState`` sets
+#: up distributed state): those uses stay judged by name.
+RECONSTRUCT_ONLY = frozenset(
+    {
+        "transformers.training_args.TrainingArguments",
+        "transformers.trainer_pt_utils.AcceleratorConfig",
+        "accelerate.state.PartialState",
+        "gensim.models.atmodel.AuthorTopicModel",
+        "gensim.models.ensemblelda.EnsembleLda",
+        "gensim.models.ensemblelda.CBDBSCAN",
+        "gensim.models.ensemblelda.Topic",
+        "gensim.models.ensemblelda.Cluster",
+        "gensim.models.poincare.NegativesBuffer",
+    }
+)
+
+# ``cls.__new__`` of the class given as first argument, nothing else of it.
+_NEW_ONLY = frozenset({"copyreg.__newobj__", "copyreg.__newobj_ex__", "copyreg._reconstructor"})
+
+
+def reconstructed_only(module: str, name: str, calls: Iterable[CallSite]) -> bool:
+    """Whether a :data:`RECONSTRUCT_ONLY` class is only ever allocated and given a state.
+
+    True when every call site of the class is ``NEWOBJ``/``NEWOBJ_EX``/``BUILD`` and it appears
+    in other calls' arguments only as the class ``copyreg.__newobj__`` and friends allocate.
+    Anything else (a REDUCE of it, the class handed to another function, which could return it
+    to be called where the walker cannot see) keeps the name-based verdict.
+
+    Example:
+        >>> class C:
+        ...     def __init__(self, module, name, args, opcode):
+        ...         self.module, self.name, self.args, self.opcode = module, name, args, opcode
+        ...         self.offset = 0
+        >>> m, n = "transformers.training_args", "TrainingArguments"
+        >>> reconstructed_only(m, n, [C(m, n, (), "NEWOBJ"), C(m, n, ({"lr": 1},), "BUILD")])
+        True
+        >>> reconstructed_only(m, n, [C(m, n, ("out",), "REDUCE")])
+        False
+    """
+    if not any(d in RECONSTRUCT_ONLY for d in canonical_names(module, name)):
+        return False
+    used = False
+    for call in calls:
+        args = getattr(call, "args", ())
+        if getattr(call, "module", None) == module and getattr(call, "name", None) == name:
+            if getattr(call, "opcode", None) not in ("NEWOBJ", "NEWOBJ_EX", "BUILD"):
+                return False
+            used = True
+        refs = [r for r in _globals_inside(args) if r.module == module and r.name == name]
+        if not refs:
+            continue
+        callee = canonical_names(str(getattr(call, "module", "")), str(getattr(call, "name", "")))
+        first = args[0] if isinstance(args, tuple) and args else None
+        if len(refs) > 1 or not (callee & _NEW_ONLY) or first is not refs[0]:
+            return False
+        used = True
+    return used

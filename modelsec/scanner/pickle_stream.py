@@ -279,7 +279,10 @@ class WalkerState:
 
     def call(self, func: object, args: object, opname: str) -> None:
         """Record a call whose callable is a resolved global."""
-        if func.__class__ is GlobalRef and len(self.res.calls) < _CALLS_MAX:
+        if func.__class__ is not GlobalRef or len(self.res.calls) >= _CALLS_MAX:
+            if opname != "BUILD":  # a state given to an object: no callable chosen here
+                self.res.opaque_calls += 1
+        else:
             a = shallow(args)
             self.res.calls.append(
                 PickleCall(

@@ -135,6 +135,9 @@ class PickleResult:
         self.imports: list[PickleImport] = []
         self.unresolved: list[tuple[int, str, str]] = []
         self.calls: list[PickleCall] = []
+        #: Calls whose callable is not a resolved global (a value some other call returned):
+        #: what they call is unknown to the walker. Also counted past the ``calls`` cap.
+        self.opaque_calls = 0
         self.pickles = 0
         #: Bytes walked (opcodes and their arguments, skipped payloads included).
         self.ops = 0

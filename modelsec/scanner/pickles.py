@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
-from modelsec.scanner.gadgets import gadget_kind, judge_gadget_import
+from modelsec.scanner.gadgets import gadget_kind, judge_gadget_import, reconstructed_only
 from modelsec.scanner.pickle_scan import PickleResult, scan_tail, walk_pickle
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
@@ -55,6 +55,13 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
             verdict = judge_gadget_import(imp.module, imp.name, calls)
         else:
             verdict = classify_callable(imp.module, imp.name)
+        if (
+            verdict is not None
+            and calls is not None
+            and getattr(res, "opaque_calls", 1) == 0  # every call's target is known
+            and reconstructed_only(imp.module, imp.name, calls)
+        ):
+            verdict = None  # allocated and given a state, never called: none of its code runs
         if verdict is None:
             continue
         level, reason = verdict

@@ -572,3 +572,31 @@ def test_partial_pickled_by_protocol_2_is_judged_by_its_state(tmp_path: pathlib.
     files = {f.file_path: f for f in scan_path(tmp_path).files}
     assert files["benign.pkl"].issues_detected == []
     assert "PAIT-PKL-100" in {i.threat for i in files["evil.pkl"].issues_detected}
+
+
+def _training_args_pickle(*, called: bool, laundered: bool = False) -> bytes:
+    # torch.save(TrainingArguments(...)) in miniature: NEWOBJ then BUILD with its __dict__.
+    cls = b"ctransformers.training_args\nTrainingArguments\n"
+    if called:  # TrainingArguments("out"): runs __init__/__post_init__
+        return b"\x80\x02" + cls + b"X\x03\x00\x00\x00out\x85R."
+    if laundered:  # an identity function hands the class back, and it is called unseen
+        return (
+            b"\x80\x02ctorch.jit._pickle\nrestore_type_tag\n"
+            + cls
+            + b"X\x01\x00\x00\x00t\x86RX\x03\x00\x00\x00out\x85R."
+        )
+    return b"\x80\x02" + cls + b")\x81}X\x02\x00\x00\x00lrG?\x1a6\xe2\xeb\x1cC-sb."
+
+
+def test_reviewed_class_reconstructed_without_its_code_is_clean(tmp_path: pathlib.Path) -> None:
+    from modelsec.scanner import scan_path
+
+    (tmp_path / "rebuilt.bin").write_bytes(_training_args_pickle(called=False))
+    (tmp_path / "called.bin").write_bytes(_training_args_pickle(called=True))
+    (tmp_path / "laundered.bin").write_bytes(_training_args_pickle(called=False, laundered=True))
+    files = {f.file_path: f for f in scan_path(tmp_path).files}
+    assert files["rebuilt.bin"].issues_detected == []
+    for name in ("called.bin", "laundered.bin"):
+        assert any(i.operator == "TrainingArguments" for i in files[name].issues_detected), files[
+            name
+        ].issues_detected
