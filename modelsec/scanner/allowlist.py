@@ -168,6 +168,9 @@ ALLOWED_NAMES: frozenset[str] = frozenset(
         "torch.jit._pickle.build_boollist",
         "torch.jit._pickle.build_tensor_from_id",
         "torch.jit._pickle.restore_type_tag",
+        # A pickled logger is ``getLogger(name)`` (Logger.__reduce__): it returns or creates a
+        # Logger with no handler. The rest of logging (FileHandler, config.listen) stays denied.
+        "logging.getLogger",
         # dill writes builtin types by name: ``_load_type(name)`` is ``_reverse_typemap[name]``.
         "dill._dill._load_type",
         # Calling typing.Any raises TypeError; OmegaConf stores it as a node's type.

@@ -260,6 +260,17 @@ RECONSTRUCT_ONLY = frozenset(
 # ``cls.__new__`` of the class given as first argument, nothing else of it.
 _NEW_ONLY = frozenset({"copyreg.__newobj__", "copyreg.__newobj_ex__", "copyreg._reconstructor"})
 
+#: ndarray subclasses whose own ``__new__`` reaches a sink (``numpy.memmap`` opens and may
+#: create or truncate a file) but which come back through numpy's ``_reconstruct(subtype,
+#: shape, dtype)``: that is ``ndarray.__new__`` (C), and memmap's ``__array_finalize__`` then
+#: leaves it detached from any file. Only that position is data; NEWOBJ or a call is not.
+_ARRAY_SUBTYPES = frozenset(
+    {"numpy.memmap", "numpy._core.memmap.memmap", "numpy.core.memmap.memmap"}
+)
+_ARRAY_ALLOCATORS = frozenset(
+    {"numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct"}
+)
+
 
 def reconstructed_only(module: str, name: str, calls: Iterable[CallSite]) -> bool:
     """Whether a :data:`RECONSTRUCT_ONLY` class is only ever allocated and given a state.
@@ -280,13 +291,19 @@ def reconstructed_only(module: str, name: str, calls: Iterable[CallSite]) -> boo
         >>> reconstructed_only(m, n, [C(m, n, ("out",), "REDUCE")])
         False
     """
-    if not any(d in RECONSTRUCT_ONLY for d in canonical_names(module, name)):
+    names = canonical_names(module, name)
+    own_ops: tuple[str, ...]
+    if names & RECONSTRUCT_ONLY:
+        own_ops, allocators = ("NEWOBJ", "NEWOBJ_EX", "BUILD"), _NEW_ONLY
+    elif names & _ARRAY_SUBTYPES:
+        own_ops, allocators = (), _ARRAY_ALLOCATORS
+    else:
         return False
     used = False
     for call in calls:
         args = getattr(call, "args", ())
         if getattr(call, "module", None) == module and getattr(call, "name", None) == name:
-            if getattr(call, "opcode", None) not in ("NEWOBJ", "NEWOBJ_EX", "BUILD"):
+            if getattr(call, "opcode", None) not in own_ops:
                 return False
             used = True
         refs = [r for r in _globals_inside(args) if r.module == module and r.name == name]
@@ -294,7 +311,7 @@ def reconstructed_only(module: str, name: str, calls: Iterable[CallSite]) -> boo
             continue
         callee = canonical_names(str(getattr(call, "module", "")), str(getattr(call, "name", "")))
         first = args[0] if isinstance(args, tuple) and args else None
-        if len(refs) > 1 or not (callee & _NEW_ONLY) or first is not refs[0]:
+        if len(refs) > 1 or not (callee & allocators) or first is not refs[0]:
             return False
         used = True
     return used

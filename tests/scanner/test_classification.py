@@ -600,3 +600,21 @@ def test_reviewed_class_reconstructed_without_its_code_is_clean(tmp_path: pathli
         assert any(i.operator == "TrainingArguments" for i in files[name].issues_detected), files[
             name
         ].issues_detected
+
+
+def test_memmap_backed_array_and_logger_are_data(tmp_path: pathlib.Path) -> None:
+    # np.memmap pickles as _reconstruct(numpy.memmap, ...) + BUILD: ndarray.__new__, no file.
+    # A NEWOBJ of memmap runs memmap.__new__, which opens (and may create) a file: unsafe.
+    from modelsec.scanner import scan_path
+
+    rebuilt = (
+        b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nmemmap\nK\x00\x85C\x01b\x87R."
+    )
+    opened = b"\x80\x02cnumpy\nmemmap\nX\x0b\x00\x00\x00/etc/passwd\x85\x81."
+    logger = b"\x80\x02clogging\ngetLogger\nX\x01\x00\x00\x00x\x85R."
+    for name, data in (("rebuilt.pkl", rebuilt), ("opened.pkl", opened), ("log.pkl", logger)):
+        (tmp_path / name).write_bytes(data)
+    files = {f.file_path: f for f in scan_path(tmp_path).files}
+    assert files["rebuilt.pkl"].issues_detected == []
+    assert files["log.pkl"].issues_detected == []
+    assert "PAIT-PKL-100" in {i.threat for i in files["opened.pkl"].issues_detected}
