@@ -78,22 +78,32 @@ def child(tool: str, path: str) -> None:
     if tool == "modelsec":
         from modelsec.scanner import scan_path
 
+        t_import = time.perf_counter()
         details = scan_path(path)
         summary = [(f.modelscan_status, len(f.issues_detected or [])) for f in details.files[:1]]
     elif tool == "picklescan":
         from picklescan.scanner import scan_file_path
 
+        t_import = time.perf_counter()
         res = scan_file_path(path)
         summary = [res.scan_err, res.issues_count]
     elif tool == "modelscan":
         from modelscan.modelscan import ModelScan
 
+        t_import = time.perf_counter()
         summary = [len(ModelScan().scan(path).get("issues", []))]
     else:
         raise SystemExit(f"unknown tool {tool}")
-    seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    seconds, scan_only = t1 - t0, t1 - t_import
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "maxrss_kib": rss, "summary": str(summary)}))
+    out = {
+        "seconds": seconds,
+        "scan_seconds": scan_only,
+        "maxrss_kib": rss,
+        "summary": str(summary),
+    }
+    print(json.dumps(out))
 
 
 def run_child(tool: str, path: pathlib.Path, timeout: float) -> dict[str, object] | None:
@@ -173,7 +183,7 @@ def main() -> None:
             f"baseline RSS {base / 1024:.0f} MiB (interpreter + modelsec import)\n"
         )
         print(
-            f"{'input':<14}{'MiB':>8}  {'tool':<11}{'seconds':>9}{'MB/s':>9}"
+            f"{'input':<14}{'MiB':>8}  {'tool':<11}{'seconds':>9}{'scan s':>9}{'MB/s':>9}"
             f"{'vs sha256sum':>13}{'peak RSS MiB':>14}  result"
         )
         for label, path in inputs.items():
@@ -182,7 +192,7 @@ def main() -> None:
             floor = sha256sum(path)
             if floor:
                 print(
-                    f"{label:<14}{size / 2**20:>8.0f}  {'sha256sum':<11}{floor:>9.3f}"
+                    f"{label:<14}{size / 2**20:>8.0f}  {'sha256sum':<11}{floor:>9.3f}{floor:>9.3f}"
                     f"{size / floor / 1e6:>9.0f}{1:>13.2f}{'':>14}"
                 )
             for tool in tools:
@@ -191,10 +201,11 @@ def main() -> None:
                 r = run_child(tool, path, args.timeout)
                 assert r is not None
                 secs = float(str(r["seconds"]))
+                scan_secs = float(str(r.get("scan_seconds", secs)))
                 ratio = f"{secs / floor:.2f}" if floor else "-"
                 rss = int(str(r["maxrss_kib"])) / 1024
                 print(
-                    f"{label:<14}{size / 2**20:>8.0f}  {tool:<11}{secs:>9.3f}"
+                    f"{label:<14}{size / 2**20:>8.0f}  {tool:<11}{secs:>9.3f}{scan_secs:>9.3f}"
                     f"{size / secs / 1e6 if secs else 0:>9.0f}{ratio:>13}{rss:>14.0f}  "
                     f"{str(r['summary'])[:40]}"
                 )
