@@ -155,8 +155,10 @@ def scan_source(
             ctx.add_error(f"{location}: {exc}")
         except _DECOMP_ERRORS as exc:
             ctx.add_error(f"{location}: cannot decode {kind} content ({exc})")
-    if name.lower().endswith((".keras", ".h5", ".hdf5")):
-        # h5py finds a superblock past the sniffed head (a user block of 4 KiB or more).
+    keras_name = name.lower().endswith((".keras", ".h5", ".hdf5"))
+    if keras_name or (fp is not None and Kind.HDF5 not in kinds):
+        # h5py finds a superblock past the sniffed head (a user block of 4 KiB or more), and
+        # tf_keras loads any file name h5py accepts: look where h5py looks, whatever the name.
         from modelsec.scanner.keras import scan_keras_polyglot
 
         seen = Kind.ZIP if Kind.ZIP in kinds else Kind.HDF5 if Kind.HDF5 in kinds else kinds[0]

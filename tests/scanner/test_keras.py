@@ -366,3 +366,13 @@ def test_inline_vocabulary_and_relative_names_not_reported() -> None:
 def test_unsafe_builtin_function_still_unsafe() -> None:
     doc = {"module": "builtins", "class_name": "function", "config": "exec"}
     assert K100 in _threats(_judge(doc))
+
+
+def test_hdf5_behind_a_4k_user_block_under_any_name(tmp_path: pathlib.Path) -> None:
+    # tf_keras loads any path h5py.is_hdf5 accepts; h5py finds the superblock at 0, 512, 1024,
+    # 2048, 4096, ...: a Keras .h5 behind a 4 KiB user block, named model.bin, is still read.
+    data = (DATA / "mal_h5_userblock4k.h5").read_bytes()
+    assert data[:8] != b"\x89HDF\r\n\x1a\n" and data[4096:4104] == b"\x89HDF\r\n\x1a\n"
+    (tmp_path / "model.bin").write_bytes(data)
+    (f,) = scan_path(tmp_path).files
+    assert "PAIT-KERAS-100" in {i.threat for i in f.issues_detected}, f.issues_detected
