@@ -264,6 +264,11 @@ def scan_zip(
                 f"{mloc}: declared compression ratio {info.file_size}/{info.compress_size} "
                 "is a zip bomb; scan stopped"
             )
+        if info.flag_bits & 0x1:
+            # Encrypted. torch's reader (miniz) ignores the flag and loads the bytes as they
+            # are, so they are scanned as they are below; a loader given the password reads a
+            # plaintext we cannot see: fail closed as well.
+            ctx.add_error(f"{mloc}: encrypted zip member, its plaintext not inspected")
         try:
             msrc = member_source(ctx, fp, info, mloc)
         except (zipfile.BadZipFile, OSError) as exc:

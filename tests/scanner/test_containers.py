@@ -516,3 +516,22 @@ def test_joblib_zfile_array_companion_is_data(tmp_path: pathlib.Path) -> None:
     (tmp_path / "m.gz_01.npy.z").write_bytes(_zfile(bytes(200) + b"\x01\x02", py2=False))
     (f,) = scan_path(tmp_path).files
     assert f.issues_detected == [] and f.error_message is None
+
+
+def test_encrypted_zip_member_fails_closed(tmp_path: pathlib.Path) -> None:
+    # The general-purpose flag's bit 0 marks traditional PKWARE encryption: ciphertext to the
+    # scanner, plaintext to a loader given the password.
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("data.pkl", b"\x80\x02N.")
+    raw = bytearray(buf.getvalue())
+    raw[6] |= 0x01  # local header flag bits
+    cd = raw.rfind(b"PK\x01\x02")
+    raw[cd + 8] |= 0x01  # central directory flag bits
+    (tmp_path / "m.zip").write_bytes(bytes(raw))
+    (f,) = scan_path(tmp_path).files
+    assert f.issues_detected, "an encrypted member must not pass"
+    assert "encrypted" in (f.error_message or "")
