@@ -10,20 +10,35 @@ from modelsec.scanner.jinja import report_template
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
 
-__all__ = ["scan_json"]
+__all__ = ["parse_json", "scan_json"]
 
 
-def _load(ctx: FileContext, src: ByteSource, location: str) -> object:
-    raw = src.read(ctx.limits.max_json_bytes + 1)
+def parse_json(ctx: FileContext, raw: bytes, location: str, what: str = "JSON") -> object:
+    """``json.loads`` as the loaders do it (UTF-8, BOM allowed), or ``None`` after an error.
+
+    Fail closed: a document over ``max_json_bytes`` or that does not parse is recorded as an
+    error (a finding the default policy blocks), never passed unread.
+
+    Example:
+        >>> from modelsec.scanner.limits import ScanLimits
+        >>> ctx = FileContext("c.json", ScanLimits())
+        >>> parse_json(ctx, b'{"a": 1}', "c.json"), parse_json(ctx, b"{", "c.json")
+        ({'a': 1}, None)
+        >>> ctx.errors[0].startswith("c.json: invalid JSON")
+        True
+    """
     if len(raw) > ctx.limits.max_json_bytes:
-        # Fail closed: a tokenizer config too large to read may carry a template unseen.
-        ctx.add_error(f"{location}: JSON larger than {ctx.limits.max_json_bytes} bytes, not read")
+        ctx.add_error(f"{location}: {what} larger than {ctx.limits.max_json_bytes} bytes, not read")
         return None
     try:
         return json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        ctx.add_error(f"{location}: invalid JSON ({exc})")
+        ctx.add_error(f"{location}: invalid {what} ({printable(str(exc))})")
         return None
+
+
+def _load(ctx: FileContext, src: ByteSource, location: str) -> object:
+    return parse_json(ctx, src.read(ctx.limits.max_json_bytes + 1), location)
 
 
 def _chat_templates(ctx: FileContext, template: object, location: str) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from modelsec.scanner.hdf5 import H5Error, H5File, H5Object, find_superblock
+from modelsec.scanner.jsonfiles import parse_json
 from modelsec.scanner.keras_config import check_keras_config, is_keras_module
 from modelsec.scanner.protobuf import LEN, ProtoError, fields
 from modelsec.scanner.report import FileContext, printable
@@ -33,18 +34,6 @@ __all__ = [
 _H5_CONFIGS = ("model_config", "training_config")
 
 
-def _parse_json(ctx: FileContext, raw: bytes, location: str, what: str) -> object:
-    """``json.loads`` as Keras does it, or ``None`` after recording an error."""
-    if len(raw) > ctx.limits.max_json_bytes:
-        ctx.add_error(f"{location}: {what} larger than {ctx.limits.max_json_bytes} bytes")
-        return None
-    try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        ctx.add_error(f"{location}: invalid {what} ({printable(str(exc))})")
-        return None
-
-
 def scan_keras_config(ctx: FileContext, src: ByteSource, location: str) -> None:
     """Parse ``config.json`` (or ``metadata.json``) of a ``.keras`` archive and judge it.
 
@@ -57,7 +46,7 @@ def scan_keras_config(ctx: FileContext, src: ByteSource, location: str) -> None:
         'PAIT-KERAS-100'
     """
     raw = src.read(ctx.limits.max_json_bytes + 1)
-    doc = _parse_json(ctx, raw, location, location.rsplit("!", 1)[-1])
+    doc = parse_json(ctx, raw, location, location.rsplit("!", 1)[-1])
     if doc is not None:
         check_keras_config(ctx, doc, location)
 
@@ -92,7 +81,7 @@ def scan_keras_metadata(ctx: FileContext, src: ByteSource, location: str) -> Non
                 if v2 > ctx.limits.max_json_bytes:
                     ctx.add_error(f"{location}: node metadata larger than the JSON limit")
                     continue
-                doc = _parse_json(ctx, src.read_exact(v2), location, "node metadata JSON")
+                doc = parse_json(ctx, src.read_exact(v2), location, "node metadata JSON")
                 if doc is not None:
                     check_keras_config(ctx, doc, location)
     except (ProtoError, TruncatedError) as exc:
@@ -255,7 +244,7 @@ def _h5_object(ctx: FileContext, obj: H5Object, location: str) -> None:
             if attr.strings is None or len(attr.strings) != 1:
                 ctx.add_error(f"{where}: Keras config attribute is not a single string")
                 continue
-            doc = _parse_json(ctx, attr.strings[0], where, attr.name)
+            doc = parse_json(ctx, attr.strings[0], where, attr.name)
             if doc is not None:
                 check_keras_config(ctx, doc, where)
             continue
