@@ -1,4 +1,7 @@
-"""JSON policy files for offline evaluation (``modelsec scan --offline --policy FILE``).
+"""Policy files for offline evaluation (``modelsec scan --offline --policy FILE``).
+
+The full format (security groups, custom-rule assignments, YAML) is described in
+:mod:`modelsec.policy.document`; the original single-policy form below is part of it.
 
 Format (every key optional)::
 
@@ -41,14 +44,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
-import uuid as _uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelsec.policy.catalog import BUILTIN_RULES, rule_by_name, rules_for_source
+from modelsec.policy.catalog import rules_for_source
 from modelsec.policy.evaluate import CustomRuleInstance, RuleInstance
 
 __all__ = ["FIELD_KEYS", "Policy", "PolicyFileError", "load_policy"]
@@ -61,8 +62,6 @@ FIELD_KEYS: tuple[str, ...] = (
     "denied_org_models",
     "approved_org_models",
 )
-_STATES = ("BLOCKING", "ALLOWING", "DISABLED")
-_TOP_KEYS = {"version", "rules", "custom_rules", "description", "name", *FIELD_KEYS}
 
 
 class PolicyFileError(ValueError):
@@ -99,22 +98,14 @@ class Policy:
         ]
 
 
-def _owner_of(key: str) -> str:
-    for r in BUILTIN_RULES:
-        if key in r.default_values:
-            return r.name
-    raise PolicyFileError(f"unknown field {key!r}")
+def load_policy(
+    source: str | os.PathLike[str] | Mapping[str, Any], *, group: str | None = None
+) -> Policy:
+    """Load a policy from a file path (JSON; YAML with PyYAML) or an already parsed mapping.
 
-
-def _str_list(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-        raise PolicyFileError(f"{where} must be a list of strings")
-    return list(value)
-
-
-def load_policy(source: str | os.PathLike[str] | Mapping[str, Any]) -> Policy:
-    """Load a policy from a JSON file path or an already parsed mapping.
-
+    The file may be a full policy document (:mod:`modelsec.policy.document`): ``group`` picks
+    one of its security groups (its rule states, field values and assigned custom rules),
+    exactly as the tenant that ``modelsec policy apply`` configured from the same file.
     Raises :class:`PolicyFileError` on anything outside the documented format.
 
     Example:
@@ -123,66 +114,6 @@ def load_policy(source: str | os.PathLike[str] | Mapping[str, Any]) -> Policy:
         ...
         modelsec.policy.policyfile.PolicyFileError: unknown rule 'Nope'
     """
-    if isinstance(source, Mapping):
-        data: Any = source
-    else:
-        try:
-            with open(source, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise PolicyFileError(f"{os.fspath(source)}: invalid JSON: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise PolicyFileError("a policy must be a JSON object")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise PolicyFileError(f"unknown keys: {', '.join(sorted(unknown))}")
-    policy = Policy()
-    for key in FIELD_KEYS:
-        if key in data:
-            owner = _owner_of(key)
-            policy.field_values.setdefault(owner, {})[key] = _str_list(data[key], key)
-    rules = data.get("rules") or {}
-    if not isinstance(rules, Mapping):
-        raise PolicyFileError("'rules' must be an object")
-    for name, spec in rules.items():
-        try:
-            rule = rule_by_name(str(name))
-        except KeyError:
-            raise PolicyFileError(f"unknown rule {name!r}") from None
-        if isinstance(spec, str):
-            spec = {"state": spec}
-        if not isinstance(spec, Mapping):
-            raise PolicyFileError(f"rule {name!r}: expected a state or an object")
-        extra = set(spec) - {"state", "field_values"}
-        if extra:
-            raise PolicyFileError(f"rule {name!r}: unknown keys {', '.join(sorted(extra))}")
-        if "state" in spec:
-            state = str(spec["state"]).upper()
-            if state not in _STATES:
-                raise PolicyFileError(f"rule {name!r}: invalid state {spec['state']!r}")
-            policy.states[rule.name] = state
-        fv = spec.get("field_values") or {}
-        if not isinstance(fv, Mapping):
-            raise PolicyFileError(f"rule {name!r}: field_values must be an object")
-        for k, v in fv.items():
-            if k not in rule.default_values:
-                raise PolicyFileError(f"rule {name!r} has no field {k!r}")
-            policy.field_values.setdefault(rule.name, {})[k] = _str_list(v, f"{name}.{k}")
-    customs = data.get("custom_rules") or []
-    if not isinstance(customs, list):
-        raise PolicyFileError("'custom_rules' must be a list")
-    for i, c in enumerate(customs):
-        if not isinstance(c, Mapping) or "condition" not in c or "name" not in c:
-            raise PolicyFileError(f"custom_rules[{i}] needs at least 'name' and 'condition'")
-        state = str(c.get("state", "BLOCKING")).upper()
-        if state not in _STATES:
-            raise PolicyFileError(f"custom_rules[{i}]: invalid state {c.get('state')!r}")
-        if c.get("rule_action", "FAIL") not in ("FAIL", "PASS"):
-            raise PolicyFileError(f"custom_rules[{i}]: rule_action must be FAIL or PASS")
-        rule_dict = dict(c)
-        rule_dict["state"] = state
-        rule_dict.setdefault("uuid", str(_uuid.uuid5(_uuid.NAMESPACE_URL, f"policy:{c['name']}")))
-        rule_dict.setdefault("violation_message", f"Custom rule '{c['name']}' failed")
-        rule_dict.setdefault("compatible_sources", ["ALL"])
-        policy.custom_rules.append(rule_dict)
-    return policy
+    from modelsec.policy.document import load_document  # it builds on this module
+
+    return load_document(source).policy(group)
