@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from modelsec._version import __version__
 from modelsec.cli import demo
+from modelsec.cli.commands import policy as policy_commands
 from modelsec.cli.commands import resources, scan
 from modelsec.cli.common import CLIError, add_connection_options
 from modelsec.errors import AISecSDKException
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     resources.add_parsers(sub)
+    policy_commands.add_parser(sub)
     return parser
 
 

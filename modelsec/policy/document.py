@@ -167,6 +167,34 @@ class PolicyDocument:
         known = ", ".join(repr(g.name) for g in self.groups) or "none"
         raise PolicyFileError(f"the policy file has no security group {name!r} (it has: {known})")
 
+    def ordered_custom_rules(self) -> list[CustomRuleSpec]:
+        """Custom rules with each one after the custom rules its condition names.
+
+        The service evaluates custom rules in creation order and a ``rule_result`` condition
+        only sees rules evaluated before it: apply creates, and offline evaluation runs, the
+        rules in this order so both agree. File order otherwise; a cycle keeps file order.
+        """
+        names = {c.name for c in self.custom_rules}
+        done: list[CustomRuleSpec] = []
+        placed: set[str] = set()
+        visiting: set[str] = set()
+        by_name = {c.name: c for c in self.custom_rules}
+
+        def visit(c: CustomRuleSpec) -> None:
+            if c.name in placed or c.name in visiting:
+                return
+            visiting.add(c.name)
+            for ref in _referenced_rules(c.condition):
+                if ref in names and ref != c.name:
+                    visit(by_name[ref])
+            visiting.discard(c.name)
+            placed.add(c.name)
+            done.append(c)
+
+        for c in self.custom_rules:
+            visit(c)
+        return done
+
     def desired_rules(self, group: GroupSpec) -> dict[str, tuple[str, dict[str, list[str]]]]:
         """Rule name -> (state, full field values) the group must have: file over defaults."""
         out: dict[str, tuple[str, dict[str, list[str]]]] = {}
@@ -195,7 +223,7 @@ class PolicyDocument:
                     pol.states[name] = spec.state
                 if spec.field_values:
                     pol.field_values[name] = {k: list(v) for k, v in spec.field_values.items()}
-            chosen = [(c, c.state or "BLOCKING") for c in self.custom_rules]
+            chosen = [(c, c.state or "BLOCKING") for c in self.ordered_custom_rules()]
         else:
             g = self.group(group)
             for name, (state, fv) in self.desired_rules(g).items():
@@ -203,7 +231,7 @@ class PolicyDocument:
                 pol.field_values[name] = fv
             chosen = [
                 (c, c.groups[g.name])
-                for c in self.custom_rules
+                for c in self.ordered_custom_rules()
                 if g.name in c.groups and not c.archived
             ]
         for c, state in chosen:
@@ -287,6 +315,12 @@ def _rules_dict(rules: Mapping[str, RuleSpec]) -> dict[str, Any]:
     return out
 
 
+def _referenced_rules(cond: Mapping[str, Any]) -> list[str]:
+    if "conditions" in cond:
+        return [name for c in cond["conditions"] for name in _referenced_rules(c)]
+    return [cond["rule"]] if cond.get("rule") is not None else []
+
+
 def offline_custom_uuid(c: CustomRuleSpec) -> str:
     """The stable UUID a custom rule has in offline evaluation (its name decides it)."""
     return c.uuid or str(_uuid.uuid5(_uuid.NAMESPACE_URL, f"policy:{c.name}"))
@@ -348,12 +382,13 @@ def _rules_layer(
         if key in data:
             owner = _owner_of(key)
             if source_type is None or owner.applies_to(source_type):
-                spec = out.setdefault(owner.name, RuleSpec())
-                spec.field_values[key] = _str_list(data[key], f"{where}{key}")
+                layer = out.setdefault(owner.name, RuleSpec())
+                layer.field_values[key] = _str_list(data[key], f"{where}{key}")
     rules = data.get("rules") or {}
     if not isinstance(rules, Mapping):
         raise PolicyFileError(f"{where}'rules' must be an object")
-    for name, spec in rules.items():
+    for name, raw in rules.items():
+        spec: Any = raw
         try:
             rule = rule_by_name(str(name))
         except KeyError:

@@ -155,7 +155,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     off.add_argument(
         "--policy",
         metavar="FILE",
-        help="JSON policy file for --offline: rule states, approved formats, custom rules",
+        help="policy file for --offline (JSON, or YAML with PyYAML; see 'modelsec policy'): "
+        "rule states, approved formats, custom rules; --group NAME picks one of its groups",
     )
     add_connection_options(p)
     p.set_defaults(func=run)
@@ -380,10 +381,10 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     remote = [t for t in args.targets if is_remote(t)]
     if remote:
         raise CLIError(f"--offline scans local paths only, not {remote[0]!r}")
-    if args.group:
-        raise CLIError("--group needs the service; --offline uses --policy instead")
+    if args.group and not args.policy:
+        raise CLIError("--offline --group NAME needs --policy FILE (the file that holds the group)")
     try:
-        policy = load_policy(args.policy) if args.policy else None
+        policy = load_policy(args.policy, group=args.group) if args.policy else None
     except PolicyFileError as exc:
         raise CLIError(f"policy {args.policy}: {exc}") from exc
     except OSError as exc:
@@ -394,7 +395,8 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
         ),
         customs=list(policy.custom_rule_instances() if policy else []),
         labels=parse_labels(args.label),
-        group_name=f"policy {os.path.basename(args.policy)}" if args.policy else "Default LOCAL",
+        group_name=args.group
+        or (f"policy {os.path.basename(args.policy)}" if args.policy else "Default LOCAL"),
         absolute=[os.path.abspath(t) for t in args.targets],
     )
 
