@@ -235,7 +235,7 @@ async def test_partial_failure_reports_and_rerun_completes(
     # The custom rule's creation fails with a 500 (never retried: it may have acted) and the
     # second group's creation drops the connection after the server created the group.
     emulator.faults = Faults(
-        script=["ok", 500, "reset_after"],
+        script=["ok", "reset_after", 500],
         methods=["POST"],
         paths=["/v1/security-groups", "/v1/custom-rules"],
     )
