@@ -94,7 +94,7 @@ __all__ = [
     "rule_id",
 ]
 
-FORMATS = ("text", "json", "sarif", "junit")
+FORMATS = ("text", "json", "sarif", "junit", "cyclonedx")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/modelsec/modelsec"
 
@@ -158,6 +158,7 @@ class ModelResult:
     files_skipped: int | None = None
     duration_seconds: float | None = None
     local_path: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)  # scanner's per-file records (BOM)
 
     def exit_code(self, *, block_on_errors: bool = False) -> int:
         """0 allowed, 1 blocked, 2 error/timeout (see the module docstring)."""
@@ -572,4 +573,8 @@ def render(report: Report, fmt: str, *, colour: bool = False) -> str:
         return render_sarif(report)
     if fmt == "junit":
         return render_junit(report)
+    if fmt == "cyclonedx":  # CycloneDX 1.6 ML-BOM (optional extra): modelsec/bom.py
+        from modelsec.bom import to_cyclonedx
+
+        return to_cyclonedx(report.results)
     raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -105,7 +105,9 @@ POLICY: dict[str, Any] = {
         "ml-local": {
             "source_type": "LOCAL",
             "description": "on disk",
-            "rules": {FORMATS: {"state": "BLOCKING", "field_values": {"approved_formats": ["onnx"]}}},
+            "rules": {
+                FORMATS: {"state": "BLOCKING", "field_values": {"approved_formats": ["onnx"]}}
+            },
         },
     },
     "custom_rules": [

@@ -271,6 +271,8 @@ def from_scan_result(result: Any, *, group_name: str | None = None) -> ModelResu
             mr.error_code = "NOT_SETTLED"
             mr.error_message = f"the scan is still {mr.outcome}"
     mr.violations = [_violation_record(v) for v in result.violations]
+    if result.scan_details is not None:
+        mr.files = list(result.scan_details.to_dict(exclude_none=True).get("files") or [])
     return mr
 
 
@@ -458,6 +460,7 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
                 mr.model_formats = list(details.model_formats)
                 mr.files_scanned = details.total_files_scanned
                 mr.files_skipped = details.total_files_skipped
+                mr.files = list(wire.get("files") or [])
                 mr.violations = [_offline_violation(v) for v in ev.violations]
             mr.duration_seconds = time.monotonic() - t0
             slots[i] = mr
@@ -523,6 +526,13 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--timeout must be > 0")
     if args.concurrency < 1:
         raise CLIError("--concurrency must be >= 1")
+    if args.format == "cyclonedx":  # fail before scanning when the extra is missing
+        from modelsec.bom import MissingExtraError, require_cyclonedx
+
+        try:
+            require_cyclonedx()
+        except MissingExtraError as exc:
+            raise CLIError(str(exc)) from None
     argv: Sequence[str] = getattr(args, "argv", None) or sys.argv[1:]
     report = Report(
         mode="offline" if args.offline else "online",
