@@ -213,7 +213,8 @@ class PolicyDocument:
         """The offline :class:`Policy` of ``group`` (or of the base layer when ``None``).
 
         With a group the custom rules are those assigned to it (with the state of the
-        assignment), as the service evaluates them.
+        assignment), as the service evaluates them. Without one, the custom rules that are
+        not assigned to groups (or give a ``state`` of their own) apply, BLOCKING by default.
         """
         pol = Policy()
         uuids = {c.name: offline_custom_uuid(c) for c in self.custom_rules}
@@ -223,7 +224,12 @@ class PolicyDocument:
                     pol.states[name] = spec.state
                 if spec.field_values:
                     pol.field_values[name] = {k: list(v) for k, v in spec.field_values.items()}
-            chosen = [(c, c.state or "BLOCKING") for c in self.ordered_custom_rules()]
+            # A rule assigned to groups belongs to them, unless it also gives its own state.
+            chosen = [
+                (c, c.state or "BLOCKING")
+                for c in self.ordered_custom_rules()
+                if c.state is not None or not c.groups
+            ]
         else:
             g = self.group(group)
             for name, (state, fv) in self.desired_rules(g).items():
