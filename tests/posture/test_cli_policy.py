@@ -260,3 +260,22 @@ def test_apply_on_a_terminal_is_a_dry_run_without_yes(env: dict[str, str]) -> No
     code, out = on_tty("policy", "apply", str(EXAMPLE), "--yes")
     assert code == 0 and "0 failed, 0 skipped" in out
     assert run_cli("policy", "plan", str(EXAMPLE), env=env).code == 0
+
+
+def test_gitops_workflow_example() -> None:
+    doc = yaml.safe_load((ROOT / "examples" / "policy-gitops.yml").read_text())
+    on = doc[True]  # YAML 1.1 reads the key 'on' as a boolean
+    assert set(on) >= {"pull_request", "push", "schedule"}
+    plan, apply = doc["jobs"]["plan"], doc["jobs"]["apply"]
+    assert "push" in apply["if"] and "refs/heads/main" in apply["if"]
+    assert plan["if"] == "github.event_name != 'push'"
+    plan_runs = " ".join(s.get("run", "") for s in plan["steps"])
+    apply_runs = " ".join(s.get("run", "") for s in apply["steps"])
+    assert 'modelsec policy check "$POLICY"' in plan_runs
+    assert 'modelsec policy plan "$POLICY" --prune' in plan_runs
+    assert 'modelsec policy apply "$POLICY" --prune --yes' in apply_runs
+    # never installs a package name nobody here owns
+    installs = [
+        s["run"] for s in plan["steps"] + apply["steps"] if "pip install" in s.get("run", "")
+    ]
+    assert installs and all("vars.MODELSEC_PIP_SPEC" in i for i in installs)
