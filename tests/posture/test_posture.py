@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from modelsec import AsyncModelSecurityClient
@@ -273,3 +274,21 @@ async def test_conflicts_fail_without_touching_the_rest(client: AsyncModelSecuri
     assert "source type cannot change" in str(by["conflict group 'ml-local'"][1])
     assert by["create custom rule 'ml-reviewed'"] == ("applied", None)
     assert by["assign custom rule 'ml-reviewed' in group 'ml-local'"][0] == "skipped"
+
+
+def test_sync_twins(tmp_path: Path) -> None:
+    from modelsec import ModelSecurityClient
+    from modelsec.emulator import EmulatorThread
+    from modelsec.posture import sync
+
+    doc = parse_document(POLICY)
+    with (
+        EmulatorThread(port=0, settle_delay=0.02, activation_delay=0.0, hub=tmp_path) as emu,
+        ModelSecurityClient(**emu.client_kwargs()) as c,
+    ):
+        assert sync.plan_policy(c, doc).has_changes
+        seen: list[str] = []
+        applied = sync.apply_policy(c, doc, on_change=lambda ch: seen.append(str(ch)))
+        assert {ch.status for ch in applied.pending} == {"applied"} and len(seen) == 3
+        assert not sync.plan_policy(c, doc).has_changes
+        assert [g.name for g in sync.export_policy(c).groups].count("ml-local") == 1
