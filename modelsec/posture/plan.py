@@ -211,12 +211,15 @@ def compute_plan(doc: PolicyDocument, state: TenantState, *, prune: bool = False
                 )
                 continue
             _, have_state, have_fv = inst
+            tr = state.rules.get(rname)
             rdiff: dict[str, Any] = {}
             if have_state != st:
                 rdiff["state"] = (have_state, st)
             for k, v in fv.items():
-                if have_fv.get(k, []) != v:
-                    rdiff[k] = (have_fv.get(k, []), v)
+                # A field the service leaves out of an instance holds the rule's default.
+                have = have_fv.get(k, tr.default_values.get(k, []) if tr else [])
+                if have != v:
+                    rdiff[k] = (have, v)
             rule_changes.append(
                 Change(
                     "rule", "update" if rdiff else "unchanged", group=g.name, rule=rname, diff=rdiff
@@ -289,15 +292,15 @@ def compute_plan(doc: PolicyDocument, state: TenantState, *, prune: bool = False
                 if owner is not None:
                     current[owner.name] = st
         for gname, st in sorted(c.groups.items()):
-            have = current.get(gname)
-            action = "unchanged" if have == st else "assign"
+            assigned = current.get(gname)
+            action = "unchanged" if assigned == st else "assign"
             assignment_changes.append(
                 Change(
                     "assignment",
                     action,
                     group=gname,
                     custom_rule=c.name,
-                    diff={} if have == st else {"state": (have, st)},
+                    diff={} if assigned == st else {"state": (assigned, st)},
                 )
             )
         for gname, st in sorted(current.items()):

@@ -206,9 +206,10 @@ def document_from_state(state: TenantState) -> PolicyDocument:
     for g in state.groups:
         spec = GroupSpec(name=g.name, source_type=g.source_type, description=g.description)
         for rule_name, (_, st, fv) in g.instances.items():
-            editable = state.rules[rule_name].default_values if rule_name in state.rules else fv
+            # A field the service leaves out of an instance holds the rule's default.
+            defaults = state.rules[rule_name].default_values if rule_name in state.rules else fv
             spec.rules[rule_name] = RuleSpec(
-                state=st, field_values={k: list(fv.get(k, [])) for k in editable}
+                state=st, field_values={k: list(fv.get(k, d)) for k, d in defaults.items()}
             )
         doc.groups.append(spec)
     for c in state.custom_rules:

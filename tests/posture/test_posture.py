@@ -292,3 +292,32 @@ def test_sync_twins(tmp_path: Path) -> None:
         assert {ch.status for ch in applied.pending} == {"applied"} and len(seen) == 3
         assert not sync.plan_policy(c, doc).has_changes
         assert [g.name for g in sync.export_policy(c).groups].count("ml-local") == 1
+
+
+def test_a_field_the_service_leaves_out_is_its_default() -> None:
+    from modelsec.policy.catalog import rules_for_source
+    from modelsec.posture import compute_plan
+    from modelsec.posture.tenant import TenantGroup, TenantRule, TenantState, document_from_state
+
+    state = TenantState()
+    for r in rules_for_source("LOCAL"):
+        state.rules[r.name] = TenantRule(
+            r.uuid, r.name, r.default_state, r.default_field_values(), list(r.compatible_sources)
+        )
+    g = TenantGroup(uuid="g1", name="ml-local", source_type="LOCAL", description="")
+    # an instance without field values: the service's way of saying "the defaults"
+    g.instances = {
+        r.name: (f"ri-{i}", r.default_state, {}) for i, r in enumerate(rules_for_source("LOCAL"))
+    }
+    state.groups.append(g)
+    doc = parse_document({"security_groups": {"ml-local": {"source_type": "LOCAL"}}})
+    assert not compute_plan(doc, state).has_changes
+    exported = document_from_state(state).groups[0].rules[FORMATS]
+    assert exported.field_values["approved_formats"] == list(
+        rule_by_name(FORMATS).default_values["approved_formats"]
+    )
+    doc = parse_document(
+        {"security_groups": {"ml-local": {"source_type": "LOCAL", "approved_formats": ["onnx"]}}}
+    )
+    [change] = compute_plan(doc, state).pending
+    assert change.diff["approved_formats"][1] == ["onnx"]
