@@ -78,7 +78,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "-g",
         "--group",
         metavar="UUID_OR_NAME",
-        help="security group to apply (default: 'Default <SOURCE_TYPE>' per target)",
+        help="security group to apply (default: 'Default <SOURCE_TYPE>' per target; "
+        "with --offline: a group of the --policy file)",
     )
     p.add_argument(
         "-l",
