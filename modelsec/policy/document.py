@@ -584,6 +584,16 @@ def parse_document(data: Any) -> PolicyDocument:
         if spec.name in seen:
             raise PolicyFileError(f"custom_rules[{i}]: a second custom rule named {spec.name!r}")
         seen.add(spec.name)
+        for gname in spec.groups:
+            g = next((g for g in doc.groups if g.name == gname), None)
+            sources = spec.compatible_sources
+            if g is not None and not (
+                "ALL" in sources or g.source_type in sources or g.source_type == "ALL"
+            ):
+                raise PolicyFileError(
+                    f"custom_rules[{i}].groups: {spec.name!r} applies to {', '.join(sources)}, "
+                    f"not to {g.source_type} group {gname!r}"
+                )
         doc.custom_rules.append(spec)
     return doc
 

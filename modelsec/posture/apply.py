@@ -31,6 +31,10 @@ class _Failed(Exception):
     """A change that cannot run (a dependency failed, a name cannot be resolved)."""
 
 
+class _Rejected(Exception):
+    """The service answered but did not make the change (a per-item error of a 207)."""
+
+
 class _Run:
     """Names -> UUIDs while applying (creations add to them), and what failed."""
 
@@ -48,8 +52,10 @@ class _Run:
 
     def group_uuid(self, name: str | None) -> str:
         assert name is not None
-        if name in self.failed_groups or name not in self.groups:
+        if name in self.failed_groups:
             raise _Failed(f"group {name!r} was not created")
+        if name not in self.groups:
+            raise _Failed(f"the tenant has no group {name!r}")
         return self.groups[name]
 
     def custom_uuid(self, name: str | None) -> str:
@@ -92,10 +98,14 @@ class _Run:
         elif ch.kind == "custom_rule":
             await self._custom(ch)
         elif ch.action == "assign":
-            await c.custom_rules.assign_security_groups(
+            resp = await c.custom_rules.assign_security_groups(
                 self.custom_uuid(ch.custom_rule),
                 {self.group_uuid(ch.group): ch.diff["state"][1]},
             )
+            # 207: each assignment has its own outcome
+            errors = [r.error or r.status for r in resp.results if r.status == "error"]
+            if errors:
+                raise _Rejected("; ".join(errors))
         elif ch.action == "unassign":
             await c.custom_rules.remove_assignment(
                 self.custom_uuid(ch.custom_rule), self.group_uuid(ch.group)
@@ -201,7 +211,7 @@ async def apply_policy(
                 await run.run(ch)
             except _Failed as exc:
                 ch.status, ch.error = "skipped", str(exc)
-            except AISecSDKException as exc:
+            except (AISecSDKException, _Rejected) as exc:
                 ch.status, ch.error = "failed", " ".join(str(exc).split())
             else:
                 ch.status = "applied"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from modelsec import AsyncModelSecurityClient
 from modelsec.emulator import Emulator, Faults
 from modelsec.policy.catalog import rule_by_name
 from modelsec.policy.document import dump_document, parse_document
+from modelsec.policy.policyfile import PolicyFileError
 from modelsec.posture import apply_policy, export_policy, plan_policy, render_plan
 
 LOAD = "Load Time Code Execution Check"
@@ -321,3 +324,44 @@ def test_a_field_the_service_leaves_out_is_its_default() -> None:
     )
     [change] = compute_plan(doc, state).pending
     assert change.diff["approved_formats"][1] == ["onnx"]
+
+
+async def test_a_rejected_assignment_is_a_failure(client: AsyncModelSecurityClient) -> None:
+    # The service answers 207 with a per-group error: the rule does not fit the group's source
+    # (a group of the tenant the file does not declare, so the file cannot tell beforehand).
+    doc = parse_document(
+        {
+            "custom_rules": [
+                {
+                    "name": "ml-local-only",
+                    "compatible_sources": ["LOCAL"],
+                    "condition": {"type": "label", "key": "k", "operator": "exists"},
+                    "groups": {"Default HUGGING_FACE": "BLOCKING", "No Such Group": "BLOCKING"},
+                }
+            ],
+        }
+    )
+    plan = await apply_policy(client, doc)
+    by = {c.group: c for c in plan.pending if c.kind == "assignment"}
+    assert by["Default HUGGING_FACE"].status == "failed"
+    assert "not compatible with source type HUGGING_FACE" in str(by["Default HUGGING_FACE"].error)
+    assert by["No Such Group"].status == "skipped"
+    assert by["No Such Group"].error == "the tenant has no group 'No Such Group'"
+    assert (await plan_policy(client, doc)).has_changes
+    # the file itself says so when it declares the group
+    with pytest.raises(
+        PolicyFileError, match="applies to LOCAL, not to HUGGING_FACE group 'ml-hf'"
+    ):
+        parse_document(
+            {
+                "security_groups": {"ml-hf": {"source_type": "HUGGING_FACE"}},
+                "custom_rules": [
+                    {
+                        "name": "x",
+                        "compatible_sources": ["LOCAL"],
+                        "condition": {"type": "label", "key": "k", "operator": "exists"},
+                        "groups": {"ml-hf": "BLOCKING"},
+                    }
+                ],
+            }
+        )
