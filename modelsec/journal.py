@@ -225,12 +225,13 @@ class Journal:
             )
 
     def record(self, event: Mapping[str, Any]) -> None:
-        """Append one event and ``fsync`` it (blocking: call it from a worker thread)."""
+        """Append one event and ``fsync`` it (blocking: call it from a worker thread).
+
+        ``entries`` stays what was read at open: a running batch takes each input once, and
+        keeping every result in memory would grow with the batch.
+        """
         with self._lock:
             self._write(event)
-            index = event.get("index")
-            if isinstance(index, int):
-                self._apply(dict(event), 0)
 
     def _write(self, event: Mapping[str, Any]) -> None:
         if self._fd is None:
