@@ -33,6 +33,7 @@ import attrs
 
 from modelsec.core.polling import TRANSIENT_ERRORS
 from modelsec.errors import (
+    AISecSDKException,
     APIConnectionError,
     APIStatusError,
     PayloadError,
@@ -440,7 +441,7 @@ class _ScanJob:
         if created.resent and created.request_id is not None:
             try:
                 scans = await find_by_label(self.client, created.request_id, self._read)
-            except TRANSIENT_ERRORS as exc:
+            except AISecSDKException as exc:  # the verdict matters more than this check
                 log.warning("could not look for duplicates of scan %s: %s", scan_uuid, exc)
                 scans = []
             found += [s.uuid for s in scans if s.uuid != scan_uuid and s.uuid not in found]
