@@ -231,17 +231,25 @@ class Journal:
         keeping every result in memory would grow with the batch.
         """
         with self._lock:
-            self._write(event)
+            fd = self._append(event)
+        # Outside the lock: concurrent writers' fsyncs overlap (the file system commits them
+        # together), and each caller still returns only after an fsync begun after its write.
+        os.fsync(fd)
 
     def _write(self, event: Mapping[str, Any]) -> None:
-        if self._fd is None:
+        os.fsync(self._append(event))
+
+    def _append(self, event: Mapping[str, Any]) -> int:
+        fd = self._fd
+        if fd is None:
             raise JournalError(f"journal {self.path} is closed")
         line = json.dumps(event, separators=(",", ":"), sort_keys=True).encode() + b"\n"
-        # One write per line (O_APPEND): a crash leaves at most a torn last line.
-        written = os.write(self._fd, line)
+        # Lines are whole and in order (one writer at a time, O_APPEND): a crash leaves at most
+        # a torn last line.
+        written = os.write(fd, line)
         while written < len(line):  # pragma: no cover - short writes on regular files are rare
-            written += os.write(self._fd, line[written:])
-        os.fsync(self._fd)
+            written += os.write(fd, line[written:])
+        return fd
 
     def _sync_dir(self) -> None:
         # The new file's directory entry must survive a crash too.
