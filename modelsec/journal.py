@@ -200,6 +200,9 @@ class Journal:
     def check_target(self, index: int, target: str) -> JournalEntry | None:
         """The entry of input ``index``; a different target there refuses the journal.
 
+        Example:
+            >>> # journal.check_target(0, "hf://org/model") -> JournalEntry(...) or None
+
         Raises:
             JournalError: the journal has another target at ``index``.
         """

@@ -76,7 +76,16 @@ async def find_by_label(
     request_id: str,
     read: Callable[[Callable[[], Awaitable[list[Scan]]]], Awaitable[list[Scan]]],
 ) -> list[Scan]:
-    """Every scan carrying ``modelsec_request_id=<request_id>``, oldest first."""
+    """Every scan carrying ``modelsec_request_id=<request_id>``, oldest first.
+
+    ``read`` runs the lookup (the batch passes its retrying reader).
+
+    Example:
+        >>> async def example(client, request_id):
+        ...     async def once(fetch):
+        ...         return await fetch()
+        ...     scans = await find_by_label(client, request_id, once)
+    """
     query = f"{IDEMPOTENCY_LABEL}:{request_id}"
 
     async def fetch() -> list[Scan]:
@@ -96,6 +105,12 @@ async def look_until(
 
     The last lookup is made at or after ``until``, so an empty answer means that nothing with
     this label reached the service within the window.
+
+    Example:
+        >>> async def example(client, request_id, read):
+        ...     until = client._transport.clock() + default_window(Timeouts())
+        ...     found = await look_until(client, request_id, until, read)
+        ...     # [] : safe to send the create again (under the same label)
     """
     transport = client._transport
     step = 0

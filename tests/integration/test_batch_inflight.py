@@ -65,8 +65,8 @@ async def test_scan_waits_for_a_create_still_in_flight(emulator: Emulator) -> No
 
 
 async def test_a_create_landing_after_the_window_is_reported(emulator: Emulator) -> None:
-    emulator.settle_delay = 2.5  # the verdict comes after the late delivery
-    gw = DelayingGateway(emulator.base_url, answer_after=0.2, deliver_after=1.2)
+    emulator.settle_delay = 3.5  # the verdict comes after the late delivery
+    gw = DelayingGateway(emulator.base_url, answer_after=0.2, deliver_after=2.0)
     async with (
         gw,
         AsyncModelSecurityClient(
@@ -186,7 +186,7 @@ async def test_chaos_in_flight_creates_faults_and_a_raising_input(emulator: Emul
                 poll_interval=0.02,
                 # > the gateway's delivery, 0.7 s after its 504; keeps the 5xx that the
                 # emulator never acted on from waiting the default 11.5 s.
-                reconcile_window=1.5,
+                reconcile_window=3.0,
             )
             with pytest.raises(ValueError, match="the input broke"):
                 await collect(batch, seen)
