@@ -11,6 +11,8 @@ batch      first line: the batch definition (security group, labels, patterns, m
            ``wait``); a journal of another definition is refused with :class:`JournalError`
 start      right BEFORE a create is sent: target index and text, its idempotency label value
            (``request_id``) and the wall-clock time
+unsent     the create was refused (4xx, 429) and its label never sent before: nothing to
+           reconcile on a rerun
 created    when the create's scan is known: its ``scan_uuid``
 done       the settled result: the scan, its violations, any duplicates
 error      a target that ended in an error (for the record; it is tried again on a rerun)
@@ -192,6 +194,8 @@ class Journal:
         if kind == "start":
             entry.request_id = event.get("request_id")
             entry.sent_at = event.get("time")
+        elif kind == "unsent":
+            entry.request_id = entry.sent_at = None
         elif kind == "created":
             entry.scan_uuid = event.get("scan_uuid")
         elif kind == "done":

@@ -400,6 +400,10 @@ class _ScanJob:
                 )
             except (APIConnectionError, APIStatusError) as exc:
                 if request_id is None or not _outcome_unknown(exc):
+                    if sends == 1:
+                        # Refused (4xx, 429) and never sent before under this label: nothing
+                        # for a rerun to reconcile.
+                        await self._note({"event": "unsent", "index": index, "target": text})
                     raise
                 # An empty lookup right after the failure proves nothing: a gateway may still
                 # hold the request. Look until its window has passed.

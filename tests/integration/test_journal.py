@@ -112,6 +112,38 @@ async def test_unknown_create_is_reconciled_by_its_label(
     assert labels == {landed: 1, lost: 1}
 
 
+async def test_a_refused_create_is_not_reconciled_on_rerun(
+    client: AsyncModelSecurityClient, emulator: Emulator, tmp_path: Path
+) -> None:
+    group = await default_group(client, "HUGGING_FACE")
+    journal = tmp_path / "batch.jsonl"
+    emulator.faults = Faults(script=[400], methods=["POST"], paths=["/v1/scans"])
+    (first,) = await collect(
+        client.scan_many([GOOD], security_group_uuid=group, poll_interval=0.02, journal=journal)
+    )
+    emulator.faults = None
+    assert first.error is not None and emulator.scan_count() == 0
+    assert [e["event"] for e in events(journal)] == ["batch", "start", "unsent", "error"]
+
+    def label_lookups() -> int:
+        return sum(
+            n
+            for (method, path, _), n in emulator.stats.requests.items()
+            if method == "GET" and path == "/aims/data/v1/scans"
+        )
+
+    before = label_lookups()
+    # The default window (80 s) is not waited for: the 400 proves that nothing was created.
+    (second,) = await collect(
+        client.scan_many([GOOD], security_group_uuid=group, poll_interval=0.02, journal=journal)
+    )
+    assert second.is_allowed and not second.from_journal
+    assert label_lookups() == before
+    assert emulator.scan_count() == 1
+    await client.scans.list(labels_query="a:b")  # the counter does count label lookups
+    assert label_lookups() == before + 1
+
+
 async def test_created_but_not_settled_is_waited_for(
     client: AsyncModelSecurityClient, emulator: Emulator, tmp_path: Path
 ) -> None:
