@@ -36,6 +36,7 @@ from modelsec.errors import (
 
 if TYPE_CHECKING:
     from modelsec.client import AsyncModelSecurityClient
+    from modelsec.journal import JournalError
     from modelsec.sync import ModelSecurityClient
     from modelsec.workflows import IDEMPOTENCY_LABEL, ScanProgress, ScanResult
 
@@ -47,6 +48,7 @@ _LAZY = {
     "IDEMPOTENCY_LABEL": "modelsec.workflows",
     "ScanProgress": "modelsec.workflows",
     "ScanResult": "modelsec.workflows",
+    "JournalError": "modelsec.journal",
 }
 
 
@@ -78,6 +80,7 @@ __all__ = [
     "ConflictError",
     "ErrorType",
     "InternalServerError",
+    "JournalError",
     "MissingVariableError",
     "ModelSecError",
     "ModelSecurityClient",

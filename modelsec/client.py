@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -246,6 +247,7 @@ class AsyncModelSecurityClient:
         allow_patterns: Sequence[str] | None = None,
         ignore_patterns: Sequence[str] | None = None,
         labels: LabelsArg | None = None,
+        reconcile_window: float | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
@@ -254,8 +256,11 @@ class AsyncModelSecurityClient:
         :func:`modelsec.scanner.scan_path` (in a worker thread; nothing in the model is loaded
         or run) and submitted as a LOCAL scan with its ``scan_details``. With ``wait=True`` it
         polls until the scan settles; a BLOCKED result carries every violation. The create is
-        tagged with a ``modelsec_request_id`` label and reconciled if its outcome is unknown,
-        so a fault never leaves a duplicate scan.
+        tagged with a ``modelsec_request_id`` label and reconciled if its outcome is unknown:
+        it is sent again only when no scan carries the label ``reconcile_window`` seconds
+        after the failure (default: the request's connect + read timeouts + 10 s), so a create
+        still in flight is not duplicated; one that lands even later is reported in
+        ``result.duplicates`` (see :mod:`modelsec.reconcile`).
 
         Raises:
             ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
@@ -283,6 +288,7 @@ class AsyncModelSecurityClient:
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             labels=labels,
+            reconcile_window=reconcile_window,
         )
 
     def scan_many(
@@ -301,6 +307,8 @@ class AsyncModelSecurityClient:
         allow_patterns: Sequence[str] | None = None,
         ignore_patterns: Sequence[str] | None = None,
         labels: LabelsArg | None = None,
+        reconcile_window: float | None = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -308,9 +316,23 @@ class AsyncModelSecurityClient:
         settled scan or the error that ended it; results come in completion order (``index``
         gives the input position). A 429 makes every task of the batch hold off together;
         the token is refreshed once for all. A create whose outcome is unknown is reconciled
-        through its ``modelsec_request_id`` label before it is ever sent again, so the service
-        holds exactly one scan per input. Stopping the iteration (``break``, cancellation)
-        stops new work and leaves no task behind.
+        through its ``modelsec_request_id`` label, for ``reconcile_window`` seconds after the
+        failure (default: the request's connect + read timeouts + 10 s), before it is ever sent
+        again, so the service holds exactly one scan per input; a create that reaches the
+        service after that window is reported in ``result.duplicates``. Stopping the
+        iteration (``break``, cancellation) stops new work and leaves no task behind.
+
+        If iterating ``targets`` raises, no further input is taken: the inputs already taken
+        run to their end and their results are yielded, then the iterable's exception is
+        raised unchanged, with no task left running. ``on_progress`` is called before each
+        result is yielded (by the sync client, in the thread that iterates).
+
+        ``journal=PATH`` makes the batch resumable: an append-only, fsync'd JSON-lines file
+        of each target's request id, scan uuid and outcome (:mod:`modelsec.journal`). Run the
+        same batch again with the same journal after a crash or ``kill -9``: settled targets
+        are yielded from the journal (``result.from_journal``) without a request, creates of
+        unknown outcome are reconciled by their label, the rest proceed. A journal of another
+        batch (different options, or another target at an index) raises ``JournalError``.
 
         Example:
             >>> async def example(client):
@@ -318,7 +340,7 @@ class AsyncModelSecurityClient:
             ...                                         concurrency=32):
             ...         print(result.target, result.outcome or result.error)
         """
-        from modelsec.workflows import scan_many
+        from modelsec.batch import scan_many
 
         return scan_many(
             self,
@@ -335,6 +357,8 @@ class AsyncModelSecurityClient:
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             labels=labels,
+            reconcile_window=reconcile_window,
+            journal=journal,
         )
 
     async def close(self) -> None:

@@ -10,18 +10,21 @@ the model is blocked, fetches the violations.
 outcome is unknown (a 5xx, a timeout, or a connection reset after the request was sent) must
 never simply be sent again. Each create therefore carries an idempotency label,
 ``modelsec_request_id=<32 hex chars>``; after an unknown outcome the batch looks the label up
-with ``labels_query`` and sends the create again only when no scan carries it. The label stays
-on the scan (useful for audits: it ties a scan to the batch entry that made it).
+with ``labels_query`` through a reconcile window (a create still in flight may land late) and
+sends the create again only when no scan carries it after the window
+(:mod:`modelsec.reconcile`). The label stays on the scan (useful for audits: it ties a scan to
+the batch entry that made it). With ``journal=PATH`` a batch is resumable after a crash
+(:mod:`modelsec.journal`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
+import time
 import uuid as _uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
@@ -30,12 +33,15 @@ import attrs
 
 from modelsec.core.polling import TRANSIENT_ERRORS
 from modelsec.errors import (
+    AISecSDKException,
     APIConnectionError,
     APIStatusError,
     PayloadError,
     RateLimitError,
     WaitTimeoutError,
 )
+from modelsec.journal import Journal, JournalEntry, JournalError
+from modelsec.reconcile import IDEMPOTENCY_LABEL, default_window, find_by_label, look_until
 from modelsec.resources._validate import LabelsArg, check_labels
 from modelsec.types import (
     EvalOutcome,
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IDEMPOTENCY_LABEL",
+    "JournalError",
     "ScanProgress",
     "ScanResult",
     "Target",
@@ -60,9 +67,6 @@ __all__ = [
 log = logging.getLogger("modelsec.batch")
 
 T = TypeVar("T")
-
-IDEMPOTENCY_LABEL = "modelsec_request_id"
-"""Label key tagging each create of ``scan_many`` so an unknown outcome can be reconciled."""
 
 Target = Union[str, "os.PathLike[str]"]
 
@@ -113,7 +117,14 @@ class ScanResult:
         violations: every violation, fetched when the scan is BLOCKED or when ALLOWING rules
             failed on an ALLOWED scan.
         error: the exception that ended this target (``ScanTimeoutError``, an API error...).
-        scan_details: what the local scanner found, for local targets.
+        scan_details: what the local scanner found, for local targets (None when the result
+            comes from a journal).
+        duplicates: uuids of other scans that carry this target's idempotency label: a create
+            whose outcome was unknown and that reached the service only after the reconcile
+            window, when it had been sent again (see :mod:`modelsec.reconcile`). Empty when
+            the service holds exactly one scan for the target.
+        from_journal: the result was read from ``scan_many``'s journal (settled in an earlier
+            run); no request was made for it.
 
     Example:
         >>> result = await client.scan("./models/bert", security_group_uuid=group)  # doctest: +SKIP
@@ -126,6 +137,8 @@ class ScanResult:
     violations: list[Violation] = attrs.field(factory=list)
     error: BaseException | None = None
     scan_details: ScanDetails | None = attrs.field(default=None, repr=False)
+    duplicates: list[str] = attrs.field(factory=list)
+    from_journal: bool = False
 
     @property
     def outcome(self) -> EvalOutcome | str | None:
@@ -186,6 +199,16 @@ def _labels_with(labels: LabelsArg | None, request_id: str | None) -> list[Label
     return items or None
 
 
+@attrs.frozen(kw_only=True)
+class _Created:
+    """A create's scan; ``resent``: the create was sent more than once (duplicates possible)."""
+
+    scan: Scan
+    request_id: str | None
+    resent: bool = False
+    duplicates: list[str] = attrs.field(factory=list)
+
+
 class _ScanJob:
     """Everything one target needs; shared by ``scan`` and ``scan_many``."""
 
@@ -207,6 +230,8 @@ class _ScanJob:
         errors_as_results: bool = False,
         create_attempts: int = 8,
         read_attempts: int = 8,
+        reconcile_window: float | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.client = client
         self.security_group_uuid = security_group_uuid
@@ -223,9 +248,16 @@ class _ScanJob:
         self.errors_as_results = errors_as_results
         self.create_attempts = create_attempts
         self.read_attempts = read_attempts
+        self.reconcile_window = reconcile_window
+        self.journal = journal
 
-    async def run(self, target: Target, index: int) -> ScanResult:
+    async def run(
+        self, target: Target, index: int, entry: JournalEntry | None = None
+    ) -> ScanResult:
         text = os.fspath(target)
+        resumed = None if entry is None else await self._resume(entry)
+        if resumed is not None:
+            return await self._settle(text, index, resumed, None)
         details: ScanDetails | None = None
         if _is_remote(text):
             model_uri = text
@@ -236,7 +268,16 @@ class _ScanJob:
             )
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
             allow, ignore = None, None
-        scan = await self._create(model_uri, details, allow, ignore)
+        created = await self._create(
+            model_uri, details, allow, ignore, text=text, index=index, entry=entry
+        )
+        return await self._settle(text, index, created, details)
+
+    async def _settle(
+        self, text: str, index: int, created: _Created, details: ScanDetails | None
+    ) -> ScanResult:
+        """Wait for the verdict, fetch the violations, look for duplicates."""
+        scan = created.scan
         try:
             if self.wait and not scan.is_settled:
                 scan = await self.client.scans.wait(
@@ -257,9 +298,61 @@ class _ScanJob:
             # The scan exists on the service: keep it (its uuid, its last state) with the
             # error, so that nothing about it is lost.
             last = exc.last if isinstance(exc, WaitTimeoutError) and exc.last else scan
-            return ScanResult(target=text, index=index, scan=last, error=exc, scan_details=details)
+            return ScanResult(
+                target=text,
+                index=index,
+                scan=last,
+                error=exc,
+                scan_details=details,
+                duplicates=await self._duplicates(created, scan.uuid),
+            )
         return ScanResult(
-            target=text, index=index, scan=scan, violations=violations, scan_details=details
+            target=text,
+            index=index,
+            scan=scan,
+            violations=violations,
+            scan_details=details,
+            duplicates=await self._duplicates(created, scan.uuid),
+        )
+
+    def window(self) -> float:
+        """Seconds to keep looking for a create of unknown outcome before sending it again."""
+        if self.reconcile_window is not None:
+            return self.reconcile_window
+        transport = self.client._transport
+        return default_window(transport._timeouts(self.client._options.timeout))
+
+    async def _note(self, event: dict[str, Any]) -> None:
+        """Append an event to the journal, durably, before going on."""
+        if self.journal is not None:
+            await anyio.to_thread.run_sync(self.journal.record, event)
+
+    async def _resume(self, entry: JournalEntry) -> _Created | None:
+        """The scan an earlier run of the batch made for this target, if it made one.
+
+        None: nothing was sent, or what was sent did not reach the service within the
+        reconcile window (then ``entry.request_id`` is sent again).
+        """
+        rid = entry.request_id
+        if entry.scan_uuid is not None:
+            scan_uuid = entry.scan_uuid
+            scan = await self._read(lambda: self.client.scans.get(scan_uuid))
+            return _Created(scan=scan, request_id=rid, resent=rid is not None)
+        if rid is None:
+            return None
+        # The earlier run may have died with its create in flight: look until the create's
+        # own window, counted from when it was sent, has passed.
+        left = (entry.sent_at or 0.0) + self.window() - time.time()
+        until = self.client._transport.clock() + max(0.0, left)
+        found = await look_until(self.client, rid, until, self._read)
+        if not found:
+            return None
+        await self._note({"event": "created", "index": entry.index, "scan_uuid": found[0].uuid})
+        return _Created(
+            scan=found[0],
+            request_id=rid,
+            resent=True,
+            duplicates=[s.uuid for s in found[1:]],
         )
 
     async def _create(
@@ -268,13 +361,33 @@ class _ScanJob:
         details: ScanDetails | None,
         allow: Sequence[str] | None,
         ignore: Sequence[str] | None,
-    ) -> Scan:
-        request_id = _uuid.uuid4().hex if self.reconcile else None
+        *,
+        text: str,
+        index: int,
+        entry: JournalEntry | None = None,
+    ) -> _Created:
+        reused = entry is not None and entry.request_id is not None
+        request_id = (
+            entry.request_id
+            if entry is not None and entry.request_id is not None
+            else (_uuid.uuid4().hex if self.reconcile else None)
+        )
         labels = _labels_with(self.labels, request_id)
-        attempt = 0
+        sends = 1 if reused else 0
         while True:
+            # Durable before the create leaves: a crash after this line is reconciled by label.
+            await self._note(
+                {
+                    "event": "start",
+                    "index": index,
+                    "target": text,
+                    "request_id": request_id,
+                    "time": time.time(),
+                }
+            )
+            sends += 1
             try:
-                return await self.client.scans.create(
+                scan = await self.client.scans.create(
                     model_uri=model_uri,
                     security_group_uuid=self.security_group_uuid,
                     model_name=self.model_name,
@@ -287,24 +400,63 @@ class _ScanJob:
                 )
             except (APIConnectionError, APIStatusError) as exc:
                 if request_id is None or not _outcome_unknown(exc):
+                    if sends == 1:
+                        # Refused (4xx, 429) and never sent before under this label: nothing
+                        # for a rerun to reconcile.
+                        await self._note({"event": "unsent", "index": index, "target": text})
                     raise
-                attempt += 1
-                found = await self._find(request_id)
-                if found is not None:
+                # An empty lookup right after the failure proves nothing: a gateway may still
+                # hold the request. Look until its window has passed.
+                window = self.window()
+                until = self.client._transport.clock() + window
+                found = await look_until(self.client, request_id, until, self._read)
+                if found:
                     log.info(
-                        "create of %s had an unknown outcome; found scan %s", model_uri, found.uuid
+                        "create of %s had an unknown outcome; found scan %s",
+                        model_uri,
+                        found[0].uuid,
                     )
-                    return found
-                if attempt >= self.create_attempts:
+                    await self._note(
+                        {"event": "created", "index": index, "scan_uuid": found[0].uuid}
+                    )
+                    return _Created(
+                        scan=found[0],
+                        request_id=request_id,
+                        resent=sends > 1,
+                        duplicates=[s.uuid for s in found[1:]],
+                    )
+                if sends >= self.create_attempts:
                     raise
-                # Proven absent: sending again cannot duplicate it.
-                transport = self.client._transport
-                await transport.sleep(transport.retry.delay(attempt - 1, rand=transport.rand))
+                # Not there a whole window after the failure: sending again cannot duplicate
+                # it unless the first one reaches the service even later (then it is reported).
+                log.info(
+                    "create of %s had an unknown outcome and no scan carries its label %.1f s "
+                    "later; sending it again",
+                    model_uri,
+                    window,
+                )
+                continue
+            await self._note({"event": "created", "index": index, "scan_uuid": scan.uuid})
+            return _Created(scan=scan, request_id=request_id, resent=sends > 1)
 
-    async def _find(self, request_id: str) -> Scan | None:
-        query = f"{IDEMPOTENCY_LABEL}:{request_id}"
-        page = await self._read(lambda: self.client.scans.list(labels_query=query, limit=2))
-        return page.scans[0] if page.scans else None
+    async def _duplicates(self, created: _Created, scan_uuid: str) -> list[str]:
+        """Other scans with this target's label, when the create was sent more than once."""
+        found = list(created.duplicates)
+        if created.resent and created.request_id is not None:
+            try:
+                scans = await find_by_label(self.client, created.request_id, self._read)
+            except AISecSDKException as exc:  # the verdict matters more than this check
+                log.warning("could not look for duplicates of scan %s: %s", scan_uuid, exc)
+                scans = []
+            found += [s.uuid for s in scans if s.uuid != scan_uuid and s.uuid not in found]
+        if found:
+            log.warning(
+                "scan %s has duplicates %s: a create reached the service after its reconcile "
+                "window",
+                scan_uuid,
+                ", ".join(found),
+            )
+        return found
 
     async def _read(self, fetch: Callable[[], Awaitable[T]]) -> T:
         """A read (idempotent) that outlives transient failures beyond the request's retries.
@@ -333,6 +485,17 @@ def _outcome_unknown(exc: BaseException) -> bool:
     return isinstance(exc, APIConnectionError)
 
 
+def _check_window(reconcile_window: float | None) -> None:
+    if reconcile_window is not None and (
+        isinstance(reconcile_window, bool)
+        or not isinstance(reconcile_window, (int, float))
+        or not reconcile_window >= 0
+    ):
+        raise PayloadError(
+            f"reconcile_window must be a number of seconds >= 0, got {reconcile_window!r}"
+        )
+
+
 async def scan_one(
     client: AsyncModelSecurityClient,
     target: Target,
@@ -348,8 +511,10 @@ async def scan_one(
     ignore_patterns: Sequence[str] | None = None,
     labels: LabelsArg | None = None,
     reconcile: bool = True,
+    reconcile_window: float | None = None,
 ) -> ScanResult:
     """Implementation of ``AsyncModelSecurityClient.scan`` (errors raise)."""
+    _check_window(reconcile_window)
     job = _ScanJob(
         client,
         security_group_uuid=security_group_uuid,
@@ -363,92 +528,16 @@ async def scan_one(
         ignore_patterns=ignore_patterns,
         labels=labels,
         reconcile=reconcile,
+        reconcile_window=reconcile_window,
     )
     return await job.run(target, 0)
 
 
-async def scan_many(
-    client: AsyncModelSecurityClient,
-    targets: Iterable[Target],
-    *,
-    security_group_uuid: str,
-    concurrency: int = 8,
-    wait: bool = True,
-    timeout: float | None = 600.0,
-    poll_interval: float | None = None,
-    on_progress: Callable[[ScanProgress], Any] | None = None,
-    model_name: str | None = None,
-    model_author: str | None = None,
-    model_version: str | None = None,
-    allow_patterns: Sequence[str] | None = None,
-    ignore_patterns: Sequence[str] | None = None,
-    labels: LabelsArg | None = None,
-) -> AsyncIterator[ScanResult]:
-    """Implementation of ``AsyncModelSecurityClient.scan_many``."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise PayloadError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-    if labels is not None:
-        check_labels(labels, allow_empty=True)
-    job = _ScanJob(
-        client,
-        security_group_uuid=security_group_uuid,
-        wait=wait,
-        timeout=timeout,
-        poll_interval=poll_interval,
-        model_name=model_name,
-        model_author=model_author,
-        model_version=model_version,
-        allow_patterns=allow_patterns,
-        ignore_patterns=ignore_patterns,
-        labels=labels,
-        reconcile=True,
-        errors_as_results=True,
-    )
-    source = enumerate(iter(targets))
-    results: asyncio.Queue[ScanResult | None] = asyncio.Queue()
-    taken = completed = failed = 0
-    exhausted = False
+def __getattr__(name: str) -> Any:
+    # ``scan_many`` lives in modelsec.batch (which imports this module); it stays importable
+    # from here, where it has always been.
+    if name == "scan_many":
+        from modelsec.batch import scan_many
 
-    async def worker() -> None:
-        nonlocal taken, exhausted
-        while True:
-            try:
-                index, target = next(source)
-            except StopIteration:
-                exhausted = True
-                return
-            taken += 1
-            try:
-                result = await job.run(target, index)
-            except Exception as exc:  # every input yields exactly one result
-                result = ScanResult(target=os.fspath(target), index=index, error=exc)
-            await results.put(result)
-
-    async def run_workers() -> None:
-        try:
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-        finally:
-            results.put_nowait(None)  # tells the consumer there is nothing more
-
-    runner = asyncio.ensure_future(run_workers())
-    try:
-        while (result := await results.get()) is not None:
-            completed += 1
-            failed += result.is_error
-            if on_progress is not None:
-                on_progress(
-                    ScanProgress(
-                        total=taken if exhausted else None,
-                        completed=completed,
-                        failed=failed,
-                        in_flight=taken - completed,
-                        last=result,
-                    )
-                )
-            yield result
-        await runner  # surfaces an unexpected failure of the machinery itself
-    finally:
-        # Stop new work and leave no task behind, also when the consumer stops early or is
-        # cancelled.
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
+        return scan_many
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import functools
 import os
 import threading
@@ -195,6 +196,11 @@ def iterate(fn: Callable[P, AsyncIterator[T]], /, *args: P.args, **kwargs: P.kwa
     groups and cancel scopes inside an async generator stay in one task) and handed over one
     item per portal crossing. Leaving the loop early closes the async iterator on the loop.
 
+    Callbacks passed as keyword arguments named ``on_*`` (``on_progress=``) run in the thread
+    that iterates, not on the loop: a call the async iterator makes is queued and run just
+    before the next item is handed over (or the iteration ends), in order; an exception it
+    raises ends the iteration in the caller, as it would have ended the async iterator.
+
     Example:
         >>> async def count():
         ...     for i in range(3):
@@ -202,7 +208,34 @@ def iterate(fn: Callable[P, AsyncIterator[T]], /, *args: P.args, **kwargs: P.kwa
         >>> list(iterate(count))
         [0, 1, 2]
     """
-    return _iterate(functools.partial(fn, *args, **kwargs))
+    calls: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = (
+        collections.deque()
+    )
+    deferred = {
+        name: _defer(value, calls)
+        for name, value in kwargs.items()
+        if name.startswith("on_") and callable(value)
+    }
+    call_kwargs: Any = {**kwargs, **deferred}
+    return _iterate(functools.partial(fn, *args, **call_kwargs), calls)
+
+
+def _defer(
+    fn: Callable[..., Any],
+    calls: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]],
+) -> Callable[..., None]:
+    def queued(*args: Any, **kwargs: Any) -> None:
+        calls.append((fn, args, kwargs))
+
+    return queued
+
+
+def _run_queued(
+    calls: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] | None,
+) -> None:
+    while calls:
+        fn, args, kwargs = calls.popleft()
+        fn(*args, **kwargs)
 
 
 def iterate_awaited(
@@ -212,7 +245,11 @@ def iterate_awaited(
     return _iterate(functools.partial(fn, *args, **kwargs))
 
 
-def _iterate(make: Callable[[], Any]) -> Iterator[Any]:
+def _iterate(
+    make: Callable[[], Any],
+    calls: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+    | None = None,
+) -> Iterator[Any]:
     portal = get_portal()
     send, receive = anyio.create_memory_object_stream[Any](0)
 
@@ -243,7 +280,9 @@ def _iterate(make: Callable[[], Any]) -> Iterator[Any]:
                 item = _wait(portal, receive.receive)
             except anyio.EndOfStream:
                 break
+            _run_queued(calls)  # the callbacks made before this item, in this thread
             yield item
+        _run_queued(calls)
         finished = True
         future.result()  # re-raise what the async iterator raised, unchanged
     finally:

@@ -124,6 +124,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="scans in flight at once (default: %(default)s)",
     )
     p.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="append-only journal of the batch (JSON lines, fsync'd): run the same command "
+        "again with the same FILE after a crash to resume it, without duplicate scans "
+        "(one security group for all targets: --group, or targets of one source type)",
+    )
+    p.add_argument(
         "--block-on-errors",
         action="store_true",
         help="a scan that ends in ERROR counts as BLOCKED (exit 1 instead of 2)",
@@ -303,6 +310,11 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
                     by_source[st] = g.uuid
                     names[g.uuid] = g.name
                 buckets.setdefault(by_source[st], []).append(i)
+        if args.journal and len(buckets) > 1:
+            raise CLIError(
+                "--journal records one batch, but these targets go to "
+                f"{len(buckets)} security groups; pass --group, or one journal per source type"
+            )
         progress = Progress(
             total=len(targets), enabled=False if (args.quiet or args.no_progress) else None
         )
@@ -333,6 +345,7 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
                 allow_patterns=args.allow_pattern,
                 ignore_patterns=args.ignore_pattern,
                 labels=labels,
+                journal=args.journal,
             ):
                 mr = from_scan_result(r, group_name=names.get(gid))
                 slots[indexes[r.index]] = mr
@@ -386,6 +399,8 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
         raise CLIError(f"--offline scans local paths only, not {remote[0]!r}")
     if args.group and not args.policy:
         raise CLIError("--offline --group NAME needs --policy FILE (the file that holds the group)")
+    if args.journal:
+        raise CLIError("--journal records scans of the service; --offline makes none")
     try:
         policy = load_policy(args.policy, group=args.group) if args.policy else None
     except PolicyFileError as exc:
