@@ -18,7 +18,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -106,7 +106,8 @@ class TokenCache:
         self._inflight: asyncio.Task[_Token] | None = None
         self.fetch_count = 0
         # Set by the transport when the environment names a proxy for the token host.
-        self.proxy: tuple[str, aiohttp.BasicAuth | None] | None = None
+        # (proxy URL, Proxy-Authorization header or None)
+        self.proxy: tuple[str, Mapping[str, str] | None] | None = None
 
     def __repr__(self) -> str:
         return f"TokenCache(client_id={self._client_id!r}, tsg_id={self._tsg_id!r})"
@@ -222,17 +223,20 @@ class TokenCache:
 
     async def _request_once(self, session: aiohttp.ClientSession, deadline: float | None) -> _Token:
         data = {"grant_type": "client_credentials", "scope": f"tsg_id:{self._tsg_id}"}
-        auth = _basic_auth(self._client_id, self._client_secret)
+        auth = basic_auth(self._client_id, self._client_secret)
         started = self._clock()
         where = f"POST {self.url}"
+        headers = {"Accept": "application/json", "Authorization": auth}
+        if self.proxy and self.proxy[1] and self._endpoint.startswith("http:"):
+            headers.update(self.proxy[1])  # see Transport: plain http carries them itself
         try:
             async with session.post(
                 self._endpoint,
                 data=data,
-                headers={"Accept": "application/json", "Authorization": auth},
+                headers=headers,
                 timeout=self._attempt_timeout(deadline),
                 proxy=self.proxy[0] if self.proxy else None,
-                proxy_auth=self.proxy[1] if self.proxy else None,
+                proxy_headers=self.proxy[1] if self.proxy else None,
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
@@ -329,7 +333,7 @@ def sanitized(exc: BaseException) -> BaseException:
     return exc
 
 
-def _basic_auth(user: str, password: str) -> str:
+def basic_auth(user: str, password: str) -> str:
     # aiohttp 3.14 deprecates BasicAuth objects; the header is simple to build ourselves.
     raw = f"{user}:{password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")

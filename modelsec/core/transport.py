@@ -26,7 +26,7 @@ import attrs
 
 from modelsec._version import __version__
 from modelsec.config import ClientConfig, Timeouts
-from modelsec.core.auth import TokenCache, sanitized
+from modelsec.core.auth import TokenCache, basic_auth, sanitized
 from modelsec.core.redact import Secrets, redact_headers, redact_json, redact_url, safe_url
 from modelsec.core.retry import RetryPolicy, parse_retry_after
 from modelsec.errors import (
@@ -235,7 +235,8 @@ class Transport:
         self.user_agent = user_agent(config.user_agent_suffix)
         self._bases: dict[str, str] = {"data": config.data_endpoint, "mgmt": config.mgmt_endpoint}
         self.closed = False
-        self._proxies: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
+        # origin -> (proxy URL without credentials, its Proxy-Authorization header or None)
+        self._proxies: dict[str, tuple[str, Mapping[str, str] | None]] = {}
         self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
         self._default_client_timeout: aiohttp.ClientTimeout | None = None
         # Patchable in tests: the backoff sleep and the jitter source.
@@ -283,15 +284,20 @@ class Transport:
                 # hosts are fixed, so look them up once (environment reads, no I/O; done
                 # inline so that concurrent first calls cannot race to build two sessions).
                 cfg = self.config
-                self._proxies = _env_proxies(
-                    [cfg.data_endpoint, cfg.mgmt_endpoint, cfg.token_endpoint]
-                )
-                self.tokens.proxy = self._proxies.get(_origin(self.config.token_endpoint))
-                for origin, (proxy, auth) in self._proxies.items():
-                    # Credentials in HTTPS_PROXY are legitimate proxy auth: used, never shown.
+                found = _env_proxies([cfg.data_endpoint, cfg.mgmt_endpoint, cfg.token_endpoint])
+                for origin, (proxy, auth) in found.items():
+                    # Credentials in HTTP(S)_PROXY are legitimate proxy auth: sent to the proxy
+                    # (aiohttp has taken them out of the URL), never shown.
+                    headers = None
                     if auth is not None:
                         self.secrets.add_basic(auth.login, auth.password)
-                    log.debug("requests to %s go through proxy %s", origin, redact_url(proxy))
+                        headers = {"Proxy-Authorization": basic_auth(auth.login, auth.password)}
+                        proxy_shown = proxy.replace("://", "://***@", 1)
+                    else:
+                        proxy_shown = redact_url(proxy)
+                    self._proxies[origin] = (proxy, headers)
+                    log.debug("requests to %s go through proxy %s", origin, proxy_shown)
+                self.tokens.proxy = self._proxies.get(_origin(self.config.token_endpoint))
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trust_env=False,
@@ -406,7 +412,7 @@ class Transport:
         replays_401 = 0
         refused_token: str | None = None
         client_timeout = self._client_timeout(timeouts)
-        proxy, proxy_auth = (
+        proxy, proxy_headers = (
             self._proxies.get(_origin(url), (None, None)) if self._proxies else (None, None)
         )
         last_failure = "none"
@@ -436,6 +442,10 @@ class Transport:
             }
             if payload is not None:
                 headers["Content-Type"] = "application/json"
+            if proxy_headers is not None and url.startswith("http:"):
+                # Plain http goes to the proxy as is: the credentials ride on the request
+                # (aiohttp uses ``proxy_headers`` only for an https tunnel's CONNECT).
+                headers.update(proxy_headers)
             headers.update(opts.extra_headers)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -456,7 +466,7 @@ class Transport:
                     headers=headers,
                     timeout=client_timeout,
                     proxy=proxy,
-                    proxy_auth=proxy_auth,
+                    proxy_headers=proxy_headers,
                 ) as resp:
                     raw = await resp.read()
                     status = resp.status
