@@ -116,6 +116,10 @@ class RawServer:
                 await self.handler(request, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            # Stopped by __aexit__: end quietly (asyncio logs a connection task that ends
+            # cancelled as an error of its own callback).
+            pass
         finally:
             self._tasks.discard(task)
             writer.close()
