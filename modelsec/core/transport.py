@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import enum
-import ipaddress
 import json
 import logging
 import platform
@@ -27,17 +26,13 @@ import attrs
 from modelsec._version import __version__
 from modelsec.config import ClientConfig, Timeouts
 from modelsec.core.auth import TokenCache, basic_auth, sanitized
+from modelsec.core.endpoints import ensure_secure_endpoint, env_proxies, is_loopback_url, origin
+from modelsec.core.failures import connection_error, status_error
 from modelsec.core.redact import Secrets, redact_headers, redact_json, redact_url, safe_url
 from modelsec.core.retry import RetryPolicy, parse_retry_after
 from modelsec.errors import (
-    APIConnectionError,
-    APIStatusError,
     APITimeoutError,
     ClientClosedError,
-    PayloadError,
-    RateLimitError,
-    error_message_from_body,
-    status_error_class,
 )
 from modelsec.types._base import format_datetime
 
@@ -53,45 +48,6 @@ QueryValue = Any
 _MAX_401_REPLAYS = 4
 _PATH_SAFE = re.compile(r"[A-Za-z0-9_-]+")  # needs no percent-encoding (UUIDs, label keys)
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "x-trace-id")
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when the URL's host is a literal loopback address or ``localhost`` itself.
-
-    Names under ``.localhost`` (and ``localhost.``) are not: a resolver may send them to DNS,
-    which could answer with any address.
-
-    Example:
-        >>> is_loopback_url("http://127.0.0.1:8765/aims/data")
-        True
-        >>> is_loopback_url("http://[::1]:8765/aims/data"), is_loopback_url("http://localhost")
-        (True, True)
-        >>> is_loopback_url("http://x.localhost"), is_loopback_url("http://example.com")
-        (False, False)
-    """
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def ensure_secure_endpoint(url: str, what: str) -> None:
-    """Refuse plain-http endpoints other than loopback: a bearer token must not leak.
-
-    Raises:
-        PayloadError: for ``http://`` to a non-loopback host.
-    """
-    if url.startswith("http://") and not is_loopback_url(url):
-        raise PayloadError(
-            f"{what} uses plain http to a non-loopback host ({safe_url(url)}); credentials are "
-            "only sent over https (or http to 127.0.0.1, ::1 or localhost)"
-        )
 
 
 def _query_scalar(value: Any) -> str:
@@ -284,8 +240,8 @@ class Transport:
                 # hosts are fixed, so look them up once (environment reads, no I/O; done
                 # inline so that concurrent first calls cannot race to build two sessions).
                 cfg = self.config
-                found = _env_proxies([cfg.data_endpoint, cfg.mgmt_endpoint, cfg.token_endpoint])
-                for origin, (proxy, auth) in found.items():
+                found = env_proxies([cfg.data_endpoint, cfg.mgmt_endpoint, cfg.token_endpoint])
+                for where, (proxy, auth) in found.items():
                     # Credentials in HTTP(S)_PROXY are legitimate proxy auth: sent to the proxy
                     # (aiohttp has taken them out of the URL), never shown.
                     headers = None
@@ -295,9 +251,9 @@ class Transport:
                         proxy_shown = proxy.replace("://", "://***@", 1)
                     else:
                         proxy_shown = redact_url(proxy)
-                    self._proxies[origin] = (proxy, headers)
-                    log.debug("requests to %s go through proxy %s", origin, proxy_shown)
-                self.tokens.proxy = self._proxies.get(_origin(self.config.token_endpoint))
+                    self._proxies[where] = (proxy, headers)
+                    log.debug("requests to %s go through proxy %s", where, proxy_shown)
+                self.tokens.proxy = self._proxies.get(origin(self.config.token_endpoint))
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trust_env=False,
@@ -413,7 +369,7 @@ class Transport:
         refused_token: str | None = None
         client_timeout = self._client_timeout(timeouts)
         proxy, proxy_headers = (
-            self._proxies.get(_origin(url), (None, None)) if self._proxies else (None, None)
+            self._proxies.get(origin(url), (None, None)) if self._proxies else (None, None)
         )
         last_failure = "none"
         while True:
@@ -429,8 +385,8 @@ class Transport:
             )
             if deadline is not None:
                 left = self._check_deadline(method, url, deadline, 0.0, timeouts, last_failure)
-                # One timer per attempt (about 2 us): the read timeout alone is reset by every
-                # byte, so only the total stops a response that never ends.
+                # One timer per attempt (a few us of CPU): the read timeout alone is reset by
+                # every byte, so only a total stops a response (or headers) that never ends.
                 client_timeout = aiohttp.ClientTimeout(
                     total=left, sock_connect=timeouts.connect, sock_read=timeouts.read
                 )
@@ -481,7 +437,8 @@ class Transport:
                         method, url, attempt, policy, None, exc, deadline, timeouts
                     )
                     continue
-                raise self._connection_error(method, url, exc, attempt, proxy) from sanitized(exc)
+                failure = connection_error(method, url, exc, attempt, proxy, self.secrets)
+                raise failure from sanitized(exc)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # Sent, then broke (reset, disconnect, read timeout): the server may have acted.
                 last_failure = type(exc).__name__
@@ -494,7 +451,8 @@ class Transport:
                         method, url, attempt, policy, None, exc, deadline, timeouts
                     )
                     continue
-                raise self._connection_error(method, url, exc, attempt, proxy) from sanitized(exc)
+                failure = connection_error(method, url, exc, attempt, proxy, self.secrets)
+                raise failure from sanitized(exc)
             ok = 200 <= status < 300
             # The request id is looked up only when someone will read it (a log line or an
             # error): four case-insensitive header lookups per request add up at volume.
@@ -539,7 +497,7 @@ class Transport:
                     # The service said when to come back, and that is past the deadline: its
                     # answer (status, Retry-After) is worth more to the caller than a timeout.
                     left = max(deadline - self.clock(), 0.0)
-                    raise self._status_error(
+                    raise status_error(
                         method,
                         path,
                         status,
@@ -547,6 +505,7 @@ class Transport:
                         request_id,
                         retry_after,
                         attempt,
+                        self.secrets,
                         note=f"not retried: Retry-After {retry_after:g}s is beyond the "
                         f"{left:.1f}s left of the call's {timeouts.total:g}s deadline",
                     )
@@ -567,7 +526,9 @@ class Transport:
                     method, url, attempt, policy, retry_after, status, deadline, timeouts
                 )
                 continue
-            raise self._status_error(method, path, status, body, request_id, retry_after, attempt)
+            raise status_error(
+                method, path, status, body, request_id, retry_after, attempt, self.secrets
+            )
 
     def pause_all(self, seconds: float) -> None:
         """Hold every request of this client for ``seconds`` (shared rate-limit backoff)."""
@@ -627,60 +588,6 @@ class Transport:
         await self.sleep(delay)
         return attempt + 1
 
-    def _connection_error(
-        self, method: str, url: str, exc: BaseException, retries: int, proxy: str | None
-    ) -> APIConnectionError:
-        """The error after a connection failure, naming the URL tried (and proxy, if any)."""
-        where = f"{method} {safe_url(url)}"
-        if proxy:
-            where += f" (via proxy {safe_url(proxy)})"
-        suffix = f" after {retries} retries" if retries else ""
-        text = " ".join(str(exc).split())[:200]
-        detail = self.secrets.scrub(f" ({text})") if text else ""
-        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-            return APITimeoutError(f"{where} timed out{suffix}{detail}")
-        return APIConnectionError(f"{where} failed: {type(exc).__name__}{suffix}{detail}")
-
-    def _status_error(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        body: Any,
-        request_id: str | None,
-        retry_after: float | None,
-        retries: int,
-        *,
-        note: str | None = None,
-    ) -> APIStatusError:
-        """The status error, with every known secret scrubbed from its body and message."""
-        scrubbed = self.secrets.scrub_json(body)
-        error = _status_error(method, path, status, scrubbed, request_id, retry_after, retries)
-        message = self.secrets.scrub(error.message + (f"; {note}" if note else ""))
-        error.message = message
-        error.args = (message,)
-        return error
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _env_proxies(urls: list[str]) -> dict[str, tuple[str, aiohttp.BasicAuth | None]]:
-    """Proxies from ``HTTP(S)_PROXY``/``NO_PROXY`` for each URL's origin (none: absent)."""
-    from aiohttp.helpers import get_env_proxy_for_url
-    from yarl import URL
-
-    found: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
-    for url in urls:
-        try:
-            proxy, auth = get_env_proxy_for_url(URL(url))
-        except LookupError:
-            continue
-        found[_origin(url)] = (str(proxy), auth)
-    return found
-
 
 def _parse_body(raw: bytes, content_type: str) -> Any:
     if not raw:
@@ -706,30 +613,3 @@ def _redacted_body(payload: str | None, secrets: Secrets) -> str:
 def _truncate(value: Any, limit: int = 2000) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
-
-
-def _status_error(
-    method: str,
-    path: str,
-    status: int,
-    body: Any,
-    request_id: str | None,
-    retry_after: float | None,
-    retries: int,
-) -> APIStatusError:
-    cls = status_error_class(status)
-    message = error_message_from_body(body) or f"HTTP {status}"
-    text = f"{method} {path} -> {status}: {message}"
-    if retries:
-        text += f" (after {retries} retries)"
-    if cls is RateLimitError and retry_after is not None:
-        text += f"; retry after {retry_after:g}s"
-    return cls(
-        text,
-        status_code=status,
-        body=body,
-        request_id=request_id,
-        retry_after=retry_after,
-        method=method,
-        url=path,
-    )
