@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from modelsec.config import ClientConfig, Timeouts
+from modelsec.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig, Timeouts
 from modelsec.core.auth import TokenInfo
+from modelsec.core.redact import redact_url
 from modelsec.core.transport import Plane, RequestOptions, Transport
 from modelsec.errors import PayloadError
 from modelsec.resources import (
@@ -87,7 +88,9 @@ class AsyncModelSecurityClient:
             timeouts = timeout
         else:
             timeouts = Timeouts(
-                connect=min(10.0, float(timeout)), read=float(timeout), total=float(timeout)
+                connect=min(DEFAULT_CONNECT_TIMEOUT, float(timeout)),
+                read=float(timeout),
+                total=float(timeout),
             )
         config = ClientConfig.from_env(
             client_id=client_id,
@@ -124,9 +127,10 @@ class AsyncModelSecurityClient:
 
     def __repr__(self) -> str:
         cfg = self.config
+        data, mgmt = redact_url(cfg.data_endpoint), redact_url(cfg.mgmt_endpoint)
         return (
             f"AsyncModelSecurityClient(client_id={cfg.client_id!r}, tsg_id={cfg.tsg_id!r}, "
-            f"data_endpoint={cfg.data_endpoint!r}, mgmt_endpoint={cfg.mgmt_endpoint!r})"
+            f"data_endpoint={data!r}, mgmt_endpoint={mgmt!r})"
         )
 
     def with_options(
@@ -383,6 +387,7 @@ class AsyncModelSecurityClient:
             transport is not None
             and not getattr(self, "_is_copy", True)
             and transport.has_open_session
+            and transport.on_abandoned is None  # a sync client's: closed and warned there
         ):
             warnings.warn(
                 "unclosed AsyncModelSecurityClient; use 'async with' or 'await client.close()'",

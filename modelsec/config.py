@@ -8,12 +8,16 @@ Each setting comes from, in order: the constructor argument, ``PANW_MODEL_SEC_<X
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
+from modelsec.core.redact import redact_url
 from modelsec.errors import MissingVariableError, PayloadError
 
 __all__ = [
@@ -27,6 +31,9 @@ __all__ = [
 DEFAULT_DATA_ENDPOINT = "https://api.sase.paloaltonetworks.com/aims/data"
 DEFAULT_MGMT_ENDPOINT = "https://api.sase.paloaltonetworks.com/aims/mgmt"
 DEFAULT_TOKEN_ENDPOINT = "https://auth.apps.paloaltonetworks.com/oauth2/access_token"
+# Long enough for a slow TLS handshake across the world, short enough that a host that drops
+# packets is reported before a person gives up on the command.
+DEFAULT_CONNECT_TIMEOUT = 5.0
 
 # Environment names per setting, in precedence order (after the explicit argument).
 ENV_NAMES: Mapping[str, tuple[str, ...]] = {
@@ -56,30 +63,92 @@ ROOT_ENDPOINT_ENV = "MODEL_SECURITY_API_ENDPOINT"
 class Timeouts:
     """Per-attempt connect and read timeouts and an overall deadline per call, in seconds.
 
-    ``total`` bounds one SDK call including its retries and backoff sleeps.
+    ``total`` bounds everything one SDK call waits for: the token fetch, connecting, the
+    response body however slowly it arrives, retries and backoff sleeps. ``read`` is the
+    longest silence between two reads of one attempt.
 
     Example:
-        >>> Timeouts(connect=5, read=30, total=120)
-        Timeouts(connect=5, read=30, total=120)
+        >>> Timeouts()
+        Timeouts(connect=5.0, read=30.0, total=120.0)
     """
 
-    connect: float | None = 10.0
-    read: float | None = 60.0
-    total: float | None = 300.0
+    connect: float | None = DEFAULT_CONNECT_TIMEOUT
+    read: float | None = 30.0
+    total: float | None = 120.0
+
+
+log = logging.getLogger("modelsec")
+
+# Settings that a copy-paste or a file (``$(cat secret.txt)``, a Kubernetes secret) often
+# brings with a trailing newline, which the token endpoint would refuse as a wrong secret.
+_STRIPPED = frozenset({"client_id", "client_secret", "tsg_id"})
 
 
 def _resolve(name: str, explicit: str | None, env: Mapping[str, str]) -> str | None:
-    if explicit is not None and explicit != "":
-        return explicit
-    for var in ENV_NAMES[name]:
-        value = env.get(var)
-        if value:
-            return value
-    return None
+    source, value = "argument", explicit
+    if value is None or value == "":
+        source, value = "", None
+        for var in ENV_NAMES[name]:
+            if env.get(var):
+                source, value = var, env[var]
+                break
+    if value is not None and name in _STRIPPED and value != value.strip():
+        # Never the value itself: only that it was changed, and where it came from.
+        log.debug("%s (%s) had leading or trailing whitespace; stripped", name, source)
+        value = value.strip()
+    return value
 
 
 def _secret_repr(value: str) -> str:
     return "'***'" if value else "''"
+
+
+def _url_repr(value: str) -> str:
+    return repr(redact_url(value))
+
+
+def check_endpoint(name: str, url: object) -> str:
+    """Check an endpoint URL: http(s), a host, a valid port, and no credentials in it.
+
+    Credentials in an endpoint (``https://user:pass@host``) are refused rather than used: the
+    API authenticates with the client id and secret, and the URL would carry a password into
+    every repr and error. The message never repeats them.
+
+    Raises:
+        PayloadError: naming the setting, with the URL redacted.
+
+    Example:
+        >>> check_endpoint("data_endpoint", "https://api.example/aims/data")
+        'https://api.example/aims/data'
+        >>> try:
+        ...     check_endpoint("data_endpoint", "https://me:hunter22@api.example/aims/data")
+        ... except PayloadError as err:
+        ...     print(err)
+        data_endpoint must not contain credentials (user:password@host): the API authenticates \
+with client_id and client_secret; got 'https://***@api.example/aims/data'
+    """
+    if not isinstance(url, str):
+        raise PayloadError(f"{name} must be a string URL, got {type(url).__name__}")
+    shown = redact_url(url)
+    if not url.startswith(("https://", "http://")):
+        raise PayloadError(f"{name} must be an http(s) URL, got {shown!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        raise PayloadError(f"{name} is not a valid URL: {shown!r}") from None
+    if "@" in parts.netloc:
+        raise PayloadError(
+            f"{name} must not contain credentials (user:password@host): the API "
+            f"authenticates with client_id and client_secret; got {shown!r}"
+        )
+    if not parts.hostname:
+        raise PayloadError(f"{name} has no host: {shown!r}")
+    return url
+
+
+def _endpoint_validator(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    check_endpoint(attribute.name, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -100,9 +169,15 @@ class ClientConfig:
     client_id: str
     client_secret: str = attrs.field(repr=_secret_repr)
     tsg_id: str
-    data_endpoint: str = DEFAULT_DATA_ENDPOINT
-    mgmt_endpoint: str = DEFAULT_MGMT_ENDPOINT
-    token_endpoint: str = DEFAULT_TOKEN_ENDPOINT
+    data_endpoint: str = attrs.field(
+        default=DEFAULT_DATA_ENDPOINT, repr=_url_repr, validator=_endpoint_validator
+    )
+    mgmt_endpoint: str = attrs.field(
+        default=DEFAULT_MGMT_ENDPOINT, repr=_url_repr, validator=_endpoint_validator
+    )
+    token_endpoint: str = attrs.field(
+        default=DEFAULT_TOKEN_ENDPOINT, repr=_url_repr, validator=_endpoint_validator
+    )
     max_retries: int = 2
     timeouts: Timeouts = attrs.field(factory=Timeouts)
     max_connections: int = 100
@@ -137,7 +212,11 @@ class ClientConfig:
         Raises:
             MissingVariableError: a credential or the tenant id is missing; the message names
                 every variable that would have satisfied it.
-            PayloadError: a numeric option is out of range or an endpoint is not an http(s) URL.
+            PayloadError: a numeric option is out of range, or an endpoint is not an http(s)
+                URL or carries credentials (``user:password@``, refused, never echoed).
+
+        Leading and trailing whitespace (a newline from a file) is stripped from the client id,
+        secret and tenant id, and a DEBUG line says so (without the value).
         """
         environ: Mapping[str, str] = os.environ if env is None else env
         resolved_id = _resolve("client_id", client_id, environ)
@@ -163,8 +242,7 @@ class ClientConfig:
             ("mgmt_endpoint", mgmt),
             ("token_endpoint", token),
         ):
-            if not url.startswith(("https://", "http://")):
-                raise PayloadError(f"{label} must be an http(s) URL, got {url!r}")
+            check_endpoint(label, url)
         if max_retries < 0:
             raise PayloadError("max_retries must be >= 0")
         if max_connections < 0 or max_connections_per_host < 0:

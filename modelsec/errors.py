@@ -32,6 +32,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "ErrorType",
     "InternalServerError",
@@ -146,6 +147,20 @@ class APIConnectionError(AISecSDKException):
 
 class APITimeoutError(APIConnectionError):
     """A request, or the overall deadline of a call, timed out (after retries)."""
+
+
+class ClientClosedError(AISecSDKException, RuntimeError):
+    """The client was used after ``close()`` (or after leaving its ``with`` block).
+
+    Also a ``RuntimeError``, which is what it used to be.
+
+    Example:
+        >>> err = ClientClosedError("the modelsec client is closed")
+        >>> isinstance(err, AISecSDKException), err.error_type.value
+        (True, 'CLIENT_SIDE_ERROR')
+    """
+
+    default_error_type = ErrorType.CLIENT_SIDE_ERROR
 
 
 class WaitTimeoutError(AISecSDKException, TimeoutError):

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import enum
-import ipaddress
 import json
 import logging
 import platform
 import random
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -25,17 +25,14 @@ import attrs
 
 from modelsec._version import __version__
 from modelsec.config import ClientConfig, Timeouts
-from modelsec.core.auth import TokenCache
-from modelsec.core.redact import redact_headers, redact_json
+from modelsec.core.auth import TokenCache, basic_auth, sanitized
+from modelsec.core.endpoints import ensure_secure_endpoint, env_proxies, is_loopback_url, origin
+from modelsec.core.failures import connection_error, status_error
+from modelsec.core.redact import Secrets, redact_headers, redact_json, redact_url, safe_url
 from modelsec.core.retry import RetryPolicy, parse_retry_after
 from modelsec.errors import (
-    APIConnectionError,
-    APIStatusError,
     APITimeoutError,
-    PayloadError,
-    RateLimitError,
-    error_message_from_body,
-    status_error_class,
+    ClientClosedError,
 )
 from modelsec.types._base import format_datetime
 
@@ -51,37 +48,6 @@ QueryValue = Any
 _MAX_401_REPLAYS = 4
 _PATH_SAFE = re.compile(r"[A-Za-z0-9_-]+")  # needs no percent-encoding (UUIDs, label keys)
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "x-trace-id")
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when the URL's host is a loopback address or ``localhost``.
-
-    Example:
-        >>> is_loopback_url("http://127.0.0.1:8765/aims/data")
-        True
-        >>> is_loopback_url("http://example.com")
-        False
-    """
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def ensure_secure_endpoint(url: str, what: str) -> None:
-    """Refuse plain-http endpoints other than loopback: a bearer token must not leak.
-
-    Raises:
-        PayloadError: for ``http://`` to a non-loopback host.
-    """
-    if url.startswith("http://") and not is_loopback_url(url):
-        raise PayloadError(
-            f"{what} uses plain http to a non-loopback host; credentials are only sent over "
-            "https (or http to 127.0.0.1/localhost)"
-        )
 
 
 def _query_scalar(value: Any) -> str:
@@ -138,7 +104,9 @@ class RequestOptions:
 
     timeout: float | Timeouts | None = None
     max_retries: int | None = None
-    extra_headers: Mapping[str, str] = attrs.field(factory=dict)
+    extra_headers: Mapping[str, str] = attrs.field(
+        factory=dict, repr=lambda headers: repr(redact_headers(headers))
+    )
 
     def merge(self, other: RequestOptions) -> RequestOptions:
         """``other`` wins where it sets something; headers are combined."""
@@ -211,11 +179,20 @@ class Transport:
             tsg_id=config.tsg_id,
             token_endpoint=config.token_endpoint,
             retry=self.retry,
+            timeouts=config.timeouts,
+            secrets=Secrets(),
         )
+        # What no error, log line or repr may show: the secret, the tokens held, proxy passwords.
+        self.secrets = self.tokens.secrets
+        # Set by the sync facade: called with our session if we are collected with it open,
+        # so that it is closed on its own loop (see modelsec.sync._portal).
+        self.on_abandoned: Callable[[aiohttp.ClientSession], None] | None = None
+        self._abandon: weakref.finalize[Any, Any] | None = None
         self.user_agent = user_agent(config.user_agent_suffix)
         self._bases: dict[str, str] = {"data": config.data_endpoint, "mgmt": config.mgmt_endpoint}
         self.closed = False
-        self._proxies: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
+        # origin -> (proxy URL without credentials, its Proxy-Authorization header or None)
+        self._proxies: dict[str, tuple[str, Mapping[str, str] | None]] = {}
         self._client_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
         self._default_client_timeout: aiohttp.ClientTimeout | None = None
         # Patchable in tests: the backoff sleep and the jitter source.
@@ -238,7 +215,10 @@ class Transport:
     async def get_session(self) -> aiohttp.ClientSession:
         """The session, created on first use inside the running loop."""
         if self.closed:
-            raise RuntimeError("the client is closed")
+            raise ClientClosedError(
+                "this modelsec client is closed; create a new one (or make calls inside its "
+                "'async with' / 'with' block)"
+            )
         loop = self._current_loop()
         if self._loop is None:
             self._loop = loop
@@ -260,16 +240,30 @@ class Transport:
                 # hosts are fixed, so look them up once (environment reads, no I/O; done
                 # inline so that concurrent first calls cannot race to build two sessions).
                 cfg = self.config
-                self._proxies = _env_proxies(
-                    [cfg.data_endpoint, cfg.mgmt_endpoint, cfg.token_endpoint]
-                )
-                self.tokens.proxy = self._proxies.get(_origin(self.config.token_endpoint))
+                found = env_proxies([cfg.data_endpoint, cfg.mgmt_endpoint, cfg.token_endpoint])
+                for where, (proxy, auth) in found.items():
+                    # Credentials in HTTP(S)_PROXY are legitimate proxy auth: sent to the proxy
+                    # (aiohttp has taken them out of the URL), never shown.
+                    headers = None
+                    if auth is not None:
+                        self.secrets.add_basic(auth.login, auth.password)
+                        headers = {"Proxy-Authorization": basic_auth(auth.login, auth.password)}
+                        proxy_shown = proxy.replace("://", "://***@", 1)
+                    else:
+                        proxy_shown = redact_url(proxy)
+                    self._proxies[where] = (proxy, headers)
+                    log.debug("requests to %s go through proxy %s", where, proxy_shown)
+                self.tokens.proxy = self._proxies.get(origin(self.config.token_endpoint))
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trust_env=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=None),
             )
+            if self.on_abandoned is not None:
+                # Holds the session, not us: runs once we are unreachable with it still open.
+                self._abandon = weakref.finalize(self, self.on_abandoned, self._session)
+                self._abandon.atexit = False
         return self._session
 
     async def close(self) -> None:
@@ -278,6 +272,8 @@ class Transport:
             return
         self.closed = True
         self.tokens.close()
+        if self._abandon is not None:
+            self._abandon.detach()
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
 
@@ -332,9 +328,9 @@ class Transport:
         url = self.url(plane, path)
         query = build_query(params)
         payload = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
-        # The overall deadline is enforced between attempts (no retry or sleep that cannot end
-        # in time is started) and, near the deadline, by capping the attempt itself; cheaper on
-        # the hot path than a cancel scope or a timer around every call.
+        # The overall deadline bounds every wait of the call: the token fetch, each attempt
+        # (aiohttp's ``total``, so that a body trickled a byte at a time cannot outlive it), and
+        # each backoff sleep (none is started that cannot end in time).
         deadline = None if timeouts.total is None else self.clock() + timeouts.total
         return await self._send(
             method, url, path, query, payload, replayable, policy, timeouts, opts, deadline
@@ -372,30 +368,28 @@ class Transport:
         replays_401 = 0
         refused_token: str | None = None
         client_timeout = self._client_timeout(timeouts)
-        # An attempt far enough from the deadline cannot overrun it unless the server keeps a
-        # response trickling in under the read timeout.
-        attempt_bound = (timeouts.connect or 0.0) + (timeouts.read or float("inf"))
-        proxy, proxy_auth = (
-            self._proxies.get(_origin(url), (None, None)) if self._proxies else (None, None)
+        proxy, proxy_headers = (
+            self._proxies.get(origin(url), (None, None)) if self._proxies else (None, None)
         )
         last_failure = "none"
         while True:
             # ``_paused_until`` stays 0 until the first 429: no clock read on the common path.
             hold = self._paused_until and self._paused_until - self.clock()
             if hold > 0:
-                self._check_deadline(method, path, deadline, hold, timeouts, last_failure)
+                self._check_deadline(method, url, deadline, hold, timeouts, last_failure)
                 await self.sleep(hold)
-            # A cached token costs no await; a missing or stale one is fetched (single flight).
-            token = self.tokens.fresh_token() or await self.tokens.get_token(session)
+            # A cached token costs no await; a missing or stale one is fetched (single flight),
+            # waited for no longer than this call's deadline.
+            token = self.tokens.fresh_token() or await self.tokens.get_token(
+                session, timeout=None if deadline is None else deadline - self.clock()
+            )
             if deadline is not None:
-                left = self._check_deadline(method, path, deadline, 0.0, timeouts, last_failure)
-                if left < attempt_bound:
-                    # Near the deadline an attempt could outlive it: cap this one. Far from
-                    # it, the connect and read timeouts bound the attempt, and a timer per
-                    # request (measurable at thousands of requests/s) is not worth it.
-                    client_timeout = aiohttp.ClientTimeout(
-                        total=left, sock_connect=timeouts.connect, sock_read=timeouts.read
-                    )
+                left = self._check_deadline(method, url, deadline, 0.0, timeouts, last_failure)
+                # One timer per attempt (a few us of CPU): the read timeout alone is reset by
+                # every byte, so only a total stops a response (or headers) that never ends.
+                client_timeout = aiohttp.ClientTimeout(
+                    total=left, sock_connect=timeouts.connect, sock_read=timeouts.read
+                )
             headers = {
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
@@ -404,6 +398,10 @@ class Transport:
             }
             if payload is not None:
                 headers["Content-Type"] = "application/json"
+            if proxy_headers is not None and url.startswith("http:"):
+                # Plain http goes to the proxy as is: the credentials ride on the request
+                # (aiohttp uses ``proxy_headers`` only for an https tunnel's CONNECT).
+                headers.update(proxy_headers)
             headers.update(opts.extra_headers)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -412,7 +410,7 @@ class Transport:
                     path,
                     query,
                     redact_headers(headers),
-                    _redacted_body(payload),
+                    _redacted_body(payload, self.secrets),
                 )
             started = time.perf_counter()
             try:
@@ -424,7 +422,7 @@ class Transport:
                     headers=headers,
                     timeout=client_timeout,
                     proxy=proxy,
-                    proxy_auth=proxy_auth,
+                    proxy_headers=proxy_headers,
                 ) as resp:
                     raw = await resp.read()
                     status = resp.status
@@ -436,23 +434,25 @@ class Transport:
                     attempt=attempt, replayable=replayable, sent=False
                 ):
                     attempt = await self._backoff(
-                        method, path, attempt, policy, None, exc, deadline, timeouts
+                        method, url, attempt, policy, None, exc, deadline, timeouts
                     )
                     continue
-                raise _connection_error(method, path, exc, attempt) from exc
+                failure = connection_error(method, url, exc, attempt, proxy, self.secrets)
+                raise failure from sanitized(exc)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # Sent, then broke (reset, disconnect, read timeout): the server may have acted.
                 last_failure = type(exc).__name__
                 if deadline is not None:
-                    self._check_deadline(method, path, deadline, 0.0, timeouts, last_failure)
+                    self._check_deadline(method, url, deadline, 0.0, timeouts, last_failure)
                 if policy.should_retry_connection(
                     attempt=attempt, replayable=replayable, sent=True
                 ):
                     attempt = await self._backoff(
-                        method, path, attempt, policy, None, exc, deadline, timeouts
+                        method, url, attempt, policy, None, exc, deadline, timeouts
                     )
                     continue
-                raise _connection_error(method, path, exc, attempt) from exc
+                failure = connection_error(method, url, exc, attempt, proxy, self.secrets)
+                raise failure from sanitized(exc)
             ok = 200 <= status < 300
             # The request id is looked up only when someone will read it (a log line or an
             # error): four case-insensitive header lookups per request add up at volume.
@@ -472,7 +472,8 @@ class Transport:
                 )
             body = _parse_body(raw, resp_headers.get("Content-Type", ""))
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("<- %d %s body=%s", status, path, _truncate(redact_json(body)))
+                shown = self.secrets.scrub_json(redact_json(body))  # before truncating
+                log.debug("<- %d %s body=%s", status, path, _truncate(shown))
             if ok:
                 return body
             if status == 401 and token != refused_token and replays_401 < _MAX_401_REPLAYS:
@@ -488,9 +489,29 @@ class Transport:
                 retry_after is None or retry_after <= policy.retry_after_cap
             ):
                 last_failure = f"HTTP {status}"
+                if (
+                    retry_after is not None
+                    and deadline is not None
+                    and self.clock() + retry_after >= deadline
+                ):
+                    # The service said when to come back, and that is past the deadline: its
+                    # answer (status, Retry-After) is worth more to the caller than a timeout.
+                    left = max(deadline - self.clock(), 0.0)
+                    raise status_error(
+                        method,
+                        path,
+                        status,
+                        body,
+                        request_id,
+                        retry_after,
+                        attempt,
+                        self.secrets,
+                        note=f"not retried: Retry-After {retry_after:g}s is beyond the "
+                        f"{left:.1f}s left of the call's {timeouts.total:g}s deadline",
+                    )
                 if status == 429:
                     delay = policy.delay(attempt, retry_after, rand=self.rand)
-                    self._check_deadline(method, path, deadline, delay, timeouts, last_failure)
+                    self._check_deadline(method, url, deadline, delay, timeouts, last_failure)
                     self.pause_all(delay)
                     log.info(
                         "%s %s rate limited; all requests pause %.2fs (retry %d)",
@@ -502,10 +523,12 @@ class Transport:
                     attempt += 1
                     continue
                 attempt = await self._backoff(
-                    method, path, attempt, policy, retry_after, status, deadline, timeouts
+                    method, url, attempt, policy, retry_after, status, deadline, timeouts
                 )
                 continue
-            raise _status_error(method, path, status, body, request_id, retry_after, attempt)
+            raise status_error(
+                method, path, status, body, request_id, retry_after, attempt, self.secrets
+            )
 
     def pause_all(self, seconds: float) -> None:
         """Hold every request of this client for ``seconds`` (shared rate-limit backoff)."""
@@ -529,7 +552,7 @@ class Transport:
     def _check_deadline(
         self,
         method: str,
-        path: str,
+        url: str,
         deadline: float | None,
         wait: float,
         timeouts: Timeouts,
@@ -541,7 +564,7 @@ class Transport:
         left = deadline - self.clock() - wait
         if left <= 0:
             raise APITimeoutError(
-                f"{method} {path} did not complete within {timeouts.total:g}s "
+                f"{method} {safe_url(url)} did not complete within {timeouts.total:g}s "
                 f"(last failure: {last_failure})"
             )
         return left
@@ -549,7 +572,7 @@ class Transport:
     async def _backoff(
         self,
         method: str,
-        path: str,
+        url: str,
         attempt: int,
         policy: RetryPolicy,
         retry_after: float | None,
@@ -559,30 +582,11 @@ class Transport:
     ) -> int:
         delay = policy.delay(attempt, retry_after, rand=self.rand)
         reason = f"HTTP {cause}" if isinstance(cause, int) else type(cause).__name__
-        self._check_deadline(method, path, deadline, delay, timeouts, reason)
+        self._check_deadline(method, url, deadline, delay, timeouts, reason)
+        path = urlsplit(url).path
         log.info("%s %s failed (%s); retry %d in %.2fs", method, path, reason, attempt + 1, delay)
         await self.sleep(delay)
         return attempt + 1
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _env_proxies(urls: list[str]) -> dict[str, tuple[str, aiohttp.BasicAuth | None]]:
-    """Proxies from ``HTTP(S)_PROXY``/``NO_PROXY`` for each URL's origin (none: absent)."""
-    from aiohttp.helpers import get_env_proxy_for_url
-    from yarl import URL
-
-    found: dict[str, tuple[str, aiohttp.BasicAuth | None]] = {}
-    for url in urls:
-        try:
-            proxy, auth = get_env_proxy_for_url(URL(url))
-        except LookupError:
-            continue
-        found[_origin(url)] = (str(proxy), auth)
-    return found
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:
@@ -597,11 +601,11 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
     return text
 
 
-def _redacted_body(payload: str | None) -> str:
+def _redacted_body(payload: str | None, secrets: Secrets) -> str:
     if payload is None:
         return "-"
     try:
-        return _truncate(redact_json(json.loads(payload)))
+        return _truncate(secrets.scrub_json(redact_json(json.loads(payload))))
     except ValueError:
         return "<non-json>"
 
@@ -609,40 +613,3 @@ def _redacted_body(payload: str | None) -> str:
 def _truncate(value: Any, limit: int = 2000) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
-
-
-def _connection_error(
-    method: str, path: str, exc: BaseException, retries: int
-) -> APIConnectionError:
-    suffix = f" after {retries} retries" if retries else ""
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return APITimeoutError(f"{method} {path} timed out{suffix}")
-    detail = type(exc).__name__
-    return APIConnectionError(f"{method} {path} failed: {detail}{suffix}")
-
-
-def _status_error(
-    method: str,
-    path: str,
-    status: int,
-    body: Any,
-    request_id: str | None,
-    retry_after: float | None,
-    retries: int,
-) -> APIStatusError:
-    cls = status_error_class(status)
-    message = error_message_from_body(body) or f"HTTP {status}"
-    text = f"{method} {path} -> {status}: {message}"
-    if retries:
-        text += f" (after {retries} retries)"
-    if cls is RateLimitError and retry_after is not None:
-        text += f"; retry after {retry_after:g}s"
-    return cls(
-        text,
-        status_code=status,
-        body=body,
-        request_id=request_id,
-        retry_after=retry_after,
-        method=method,
-        url=path,
-    )

@@ -191,7 +191,12 @@ class SyncClient(SyncResource[A]):
     def _root(cls, build: Callable[[], A]) -> AsyncHandle[A]:
         # The async client is constructed on the portal loop; its session is created there
         # lazily and never crosses to another loop.
-        return AsyncHandle(functools.partial(_portal.call, build), owner=True)
+        def build_adopted() -> A:
+            client = build()
+            _portal.adopt(client)  # closed on that loop if its owner never closes it
+            return client
+
+        return AsyncHandle(functools.partial(_portal.call, build_adopted), owner=True)
 
     def _derive(self: C, fn: Callable[[Any], Any]) -> C:
         # A sync copy around ``fn(async client)`` (e.g. ``with_options``), rebuilt after a fork.

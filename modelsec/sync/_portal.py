@@ -11,6 +11,10 @@ Each sync client owns an :class:`AsyncHandle`: its own async client, created on 
 and never shared with the caller's loop. A handle notices (by a generation number) that the loop
 it was built on is gone, after a fork, and builds a fresh async client on the new loop.
 
+A sync client that is never closed is closed for its owner, quietly and on the portal loop (the
+only thread that may touch its sockets): when it is garbage collected, or at exit. One
+``ResourceWarning`` per process says so (shown under ``python -X dev`` or ``-W default``).
+
 Example:
     >>> from modelsec.sync import _portal
     >>> async def answer() -> int:
@@ -110,6 +114,15 @@ _handles: weakref.WeakSet[AsyncHandle[Any]] = weakref.WeakSet()
 # Objects inherited from the parent in a forked child: kept alive, never closed or collected
 # there (their sockets and loop belong to the parent).
 _fork_orphans: list[object] = []
+# Transports of the sync clients' async clients (see adopt()), and the closes scheduled for
+# those collected unclosed; shutdown() finishes both.
+_adopted: weakref.WeakSet[Any] = weakref.WeakSet()
+_closing: set[asyncio.Task[Any]] = set()
+_warned_unclosed = False
+_UNCLOSED_MESSAGE = (
+    "a modelsec.ModelSecurityClient was not closed; modelsec closed it {when}. Use "
+    "'with ModelSecurityClient() as client:' or call client.close() when done with it."
+)
 
 
 def generation() -> int:
@@ -354,6 +367,69 @@ class AsyncHandle(Generic[A]):
         return None
 
 
+def _warn_unclosed(when: str, stacklevel: int) -> None:
+    global _warned_unclosed
+    if not _warned_unclosed:
+        _warned_unclosed = True
+        message = _UNCLOSED_MESSAGE.format(when=when)
+        warnings.warn(message, ResourceWarning, stacklevel=stacklevel + 1)
+
+
+def adopt(client: Any) -> None:
+    """Make a sync client's async client (built on the portal loop) close itself if abandoned.
+
+    Called on the portal loop. Its transport closes its session on this loop when it is
+    collected unclosed, instead of aiohttp printing ``Unclosed client session`` (and, under
+    ``-X dev``, failing on a cross-thread call) from whichever thread collected it.
+    """
+    transport = getattr(client, "_transport", None)
+    if transport is not None and hasattr(transport, "on_abandoned"):
+        transport.on_abandoned = functools.partial(_close_abandoned, asyncio.get_running_loop())
+        _adopted.add(transport)
+
+
+def _close_abandoned(loop: asyncio.AbstractEventLoop, session: Any) -> None:
+    # Runs in a weakref finalizer, in any thread: hand the close to the session's own loop.
+    if session.closed:
+        return
+    try:
+        loop.call_soon_threadsafe(_start_close, session)
+    except RuntimeError:  # that loop is closed: nothing can close the session cleanly
+        return
+    # Attributed to the code that dropped the last reference (past weakref's frame).
+    _warn_unclosed("when it was garbage collected", stacklevel=3)
+
+
+def _start_close(session: Any) -> None:
+    task = asyncio.get_running_loop().create_task(session.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+async def _finish_closing() -> None:
+    if _closing:
+        await asyncio.gather(*_closing, return_exceptions=True)
+
+
+def _close_adopted(portal: BlockingPortal) -> None:
+    """At shutdown: close the sessions of sync clients still open, and finish pending closes."""
+    still_open = [t for t in list(_adopted) if t.has_open_session]
+    for transport in still_open:
+        try:
+            portal.call(transport.close)
+        except Exception:  # best effort at exit
+            pass
+    try:
+        portal.call(_finish_closing)
+    except Exception:
+        pass
+    if still_open:
+        try:
+            _warn_unclosed("at exit", stacklevel=2)
+        except Exception:  # warnings turned into errors: the closing above is what matters
+            pass
+
+
 def shutdown(timeout: float | None = 10.0) -> None:
     """Close every open sync client's async client and stop the sync event loop thread.
 
@@ -371,6 +447,7 @@ def shutdown(timeout: float | None = 10.0) -> None:
             return
         portal = loop.portal
         if portal is not None:
+            _close_adopted(portal)  # first, so that it sees (and warns of) what was left open
             for handle in list(_handles):
                 value = handle.current()
                 close = getattr(value, "close", None)
@@ -397,6 +474,8 @@ def _after_fork_in_child() -> None:
     _generation += 1
     for handle in list(_handles):
         handle._lock = threading.Lock()
+    _adopted.clear()  # the parent's: never closed from here
+    _closing.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
