@@ -17,11 +17,12 @@ import datetime as _dt
 import logging
 import uuid as _uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelsec.emulator.config import EmulatorConfig
-from modelsec.emulator.hub import RemoteRef, parse_front_matter, parse_remote_uri
+from modelsec.emulator.hub import RemoteRef, parse_front_matter, parse_remote_uri, read_in_hub
 from modelsec.emulator.store import (
     Model,
     ModelVersion,
@@ -60,27 +61,55 @@ async def settle(config: EmulatorConfig, t: TenantStore, scan: Scan) -> None:
         scan.updated_at = utcnow()
 
 
-def _hub_path(config: EmulatorConfig, ref: RemoteRef | None) -> Path | None:
-    if ref is None or not config.hub:
-        return None
-    return ref.resolve(config.hub)
+@dataclass
+class _HubInputs:
+    """What a scan reads from the hub, gathered in a worker thread."""
+
+    path: Path | None = None
+    revision: str | None = None
+    license: str | None = None
+    verified: bool = False
+
+
+def _hub_inputs(hub: str | None, ref: RemoteRef | None) -> _HubInputs:
+    # Runs in a worker thread: every filesystem call of a settling scan stays off the loop.
+    out = _HubInputs()
+    if ref is None or not hub:
+        return out
+    out.path = ref.resolve(hub)
+    if out.path is not None:
+        raw = read_in_hub(hub, out.path / ".revision")
+        if raw is not None:
+            out.revision = raw.decode("utf-8", errors="replace").strip()[:128] or None
+    if ref.source_type == "HUGGING_FACE" and ref.model_id:
+        if out.path is not None:
+            card = read_in_hub(hub, out.path / "README.md")
+            if card is not None:
+                fm = parse_front_matter(card.decode("utf-8", errors="replace"))
+                lic = fm.get("license")
+                if isinstance(lic, list):
+                    lic = lic[0] if lic else None
+                out.license = lic or None
+        org = ref.model_id.split("/", 1)[0]
+        marker = Path(hub) / "huggingface" / org / ".verified"
+        out.verified = read_in_hub(hub, marker, limit=0) is not None
+    return out
 
 
 async def _process(config: EmulatorConfig, t: TenantStore, scan: Scan) -> None:
     req = scan.request
     details: dict[str, Any] | None = req.get("scan_details")
     ref = parse_remote_uri(scan.model_uri)
-    hub_path = _hub_path(config, ref)
+    hub = await asyncio.to_thread(_hub_inputs, config.hub, ref)
+    hub_path = hub.path
     meta: SourceMetadata | None = None
     error: tuple[str, str] | None = None
     if details is None:
         if hub_path is None:
             error = ("MISSING_ARTIFACTS", f"No model artifacts found at {scan.model_uri}")
         else:
-            loop = asyncio.get_running_loop()
             try:
-                details = await loop.run_in_executor(
-                    None,
+                details = await asyncio.to_thread(
                     _scan_with_scanner,
                     str(hub_path),
                     req.get("allow_patterns"),
@@ -91,7 +120,10 @@ async def _process(config: EmulatorConfig, t: TenantStore, scan: Scan) -> None:
             if details is not None and not details.get("files") and not details.get("error_code"):
                 error = ("MISSING_ARTIFACTS", f"No model files found at {scan.model_uri}")
     if ref is not None and ref.source_type == "HUGGING_FACE" and ref.model_id:
-        meta = _hf_metadata(ref, hub_path, config.hub)
+        meta = SourceMetadata.from_model_id(ref.model_id)
+        meta.license = hub.license
+        if hub.verified and meta.organization:
+            meta.organization_verified = True
     group = t.groups[scan.group_uuid]
     instances = [
         RuleInstance(ri.rule, ri.state, {k: list(v) for k, v in ri.field_values.items()}, ri.uuid)
@@ -118,7 +150,7 @@ async def _process(config: EmulatorConfig, t: TenantStore, scan: Scan) -> None:
     scan.details = details
     _record(t, scan, result, now)
     if details is not None and details.get("files") and result.outcome != "ERROR":
-        _inventory(t, scan, details, meta, ref, hub_path, result, now)
+        _inventory(t, scan, details, meta, ref, hub.revision, result, now)
     scan.eval_outcome = result.outcome
     scan.error_code = result.error_code
     scan.error_message = result.error_message
@@ -164,7 +196,7 @@ def _inventory(
     details: Mapping[str, Any],
     meta: SourceMetadata | None,
     ref: RemoteRef | None,
-    hub_path: Path | None,
+    hf_sha: str | None,
     result: EvaluationResult,
     now: _dt.datetime,
 ) -> None:
@@ -182,9 +214,6 @@ def _inventory(
         t.models[model.uuid] = model
     files = list(details.get("files") or [])
     fp = fingerprint(files)
-    hf_sha = None
-    if hub_path is not None and (hub_path / ".revision").is_file():
-        hf_sha = (hub_path / ".revision").read_text(encoding="utf-8").strip()[:128] or None
     revision = str(req.get("model_version") or hf_sha or fp[:16])
     version = next(
         (t.model_versions[v] for v in model.versions if t.model_versions[v].revision == revision),
@@ -284,24 +313,6 @@ def file_tree(
         else:
             out[d]["result"] = "SKIPPED"
     return list(out.values())
-
-
-def _hf_metadata(ref: RemoteRef, hub_path: Path | None, hub: str | None) -> SourceMetadata:
-    assert ref.model_id is not None
-    meta = SourceMetadata.from_model_id(ref.model_id)
-    if hub_path is not None:
-        readme = hub_path / "README.md"
-        if readme.is_file():
-            fm = parse_front_matter(readme.read_text(encoding="utf-8", errors="replace"))
-            lic = fm.get("license")
-            if isinstance(lic, list):
-                lic = lic[0] if lic else None
-            meta.license = lic or None
-    if hub and meta.organization:
-        marker = Path(hub) / "huggingface" / meta.organization / ".verified"
-        if marker.exists():
-            meta.organization_verified = True
-    return meta
 
 
 def _scan_with_scanner(
