@@ -32,7 +32,7 @@ from modelsec.emulator.handlers.common import json_response as _json
 from modelsec.emulator.spec import Route, load_routes
 from modelsec.emulator.stats import Stats
 from modelsec.emulator.store import Store
-from modelsec.emulator.validation import ErrorList
+from modelsec.emulator.validation import MAX_JSON_DEPTH, ErrorList, json_too_deep
 
 __all__ = ["TOKEN_PATH", "Credential", "EmulatorConfig", "EmulatorService", "Stats"]
 
@@ -248,25 +248,38 @@ class EmulatorService:
                         {"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}
                     )
             else:
-                try:
-                    body = json.loads(raw)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    pos = getattr(exc, "pos", 0)
-                    msg = getattr(exc, "msg", "Invalid JSON")
-                    raise HttpError(
-                        422,
-                        [
-                            {
-                                "type": "json_invalid",
-                                "loc": ["body", pos],
-                                "msg": "JSON decode error",
-                                "input": {},
-                                "ctx": {"error": msg},
-                            }
-                        ],
-                    ) from None
+                body = _parse_body(raw)
                 _, errs = v.validate(route.body_schema, body, ("body",))
                 errors.extend(errs)
         if errors:
             raise HttpError(422, errors)
         return params, body
+
+
+def _json_invalid(pos: int, msg: str) -> HttpError:
+    return HttpError(
+        422,
+        [
+            {
+                "type": "json_invalid",
+                "loc": ["body", pos],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": msg},
+            }
+        ],
+    )
+
+
+def _parse_body(raw: bytes) -> Any:
+    """The JSON body, or a 422 ``json_invalid`` (bad JSON, or nested beyond the limit)."""
+    too_deep = f"JSON nested more than {MAX_JSON_DEPTH} levels"
+    try:
+        body = json.loads(raw)
+    except RecursionError:  # deeper than the C decoder's own limit
+        raise _json_invalid(0, too_deep) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _json_invalid(getattr(exc, "pos", 0), getattr(exc, "msg", "Invalid JSON")) from None
+    if json_too_deep(body):
+        raise _json_invalid(0, too_deep)
+    return body

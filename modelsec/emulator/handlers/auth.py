@@ -103,7 +103,12 @@ class Tokens:
                 },
             )
         cred = self.config.credentials.get(client_id or "")
-        if cred is None or not secrets.compare_digest(cred.client_secret, client_secret or ""):
+        # compare_digest takes str only when ASCII: compare the UTF-8 bytes (surrogates
+        # from an undecodable header kept distinct, never an exception).
+        given = (client_secret or "").encode("utf-8", "surrogatepass")
+        if cred is None or not secrets.compare_digest(
+            cred.client_secret.encode("utf-8", "surrogatepass"), given
+        ):
             return json_response(
                 401,
                 {"error": "invalid_client", "error_description": "Client authentication failed"},

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -199,17 +200,23 @@ def custom_rule(ctx: Ctx, uuid: str) -> CustomRule:
 
 
 # ---------------------------------------------------------------------- snapshot versions
+_OFFSET = re.compile(r"0|[1-9][0-9]{0,17}")
+
+
 def versions_page(ctx: Ctx, versions: list[tuple[int, Any]]) -> tuple[int, Any]:
     """A cursor-paged ``SnapshotVersionListResponse`` (``next_token`` is a base64 offset)."""
     p = ctx.params
     offset = 0
     if p.get("next_token"):
         try:
-            offset = int(base64.urlsafe_b64decode(p["next_token"].encode()).decode())
+            raw = base64.urlsafe_b64decode(p["next_token"].encode()).decode("ascii")
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise value_error(
-                ["query", "next_token"], "invalid next_token", p["next_token"]
-            ) from None
+            raw = ""
+        # Only tokens this server issued: a plain non-negative offset (int() would also take
+        # "-1", " 1", "1_0" and other scripts' digits).
+        if not _OFFSET.fullmatch(raw):
+            raise value_error(["query", "next_token"], "invalid next_token", p["next_token"])
+        offset = int(raw)
     ordered = sorted(versions, reverse=True)
     rows = ordered[offset : offset + p["limit"]]
     nxt = offset + len(rows)
