@@ -29,7 +29,7 @@ from modelsec.emulator.handlers import HANDLERS
 from modelsec.emulator.handlers.auth import TOKEN_PATH, Tokens
 from modelsec.emulator.handlers.common import Ctx, HttpError
 from modelsec.emulator.handlers.common import json_response as _json
-from modelsec.emulator.spec import Route, load_routes
+from modelsec.emulator.spec import MethodNotAllowed, Route, load_routes
 from modelsec.emulator.stats import Stats
 from modelsec.emulator.store import Store
 from modelsec.emulator.validation import MAX_JSON_DEPTH, ErrorList, json_too_deep
@@ -76,10 +76,22 @@ class EmulatorService:
         return self.auth.expire(tsg_id)
 
     # ------------------------------------------------------------------ plumbing
+    def server_limits(self) -> dict[str, int]:
+        """Keyword arguments for aiohttp's request handler (``web.AppRunner(app, **...)``).
+
+        The request line must hold the longest query the specs allow (``labels_query`` of
+        4,096 characters, ``search_query`` of 1,000, percent-encoded), beyond aiohttp's
+        default of 8,190 bytes.
+        """
+        line = max(8190, self.routes.max_request_line())
+        return {"max_line_size": line, "max_field_size": 8190}
+
     def make_app(self) -> web.Application:
         """The aiohttp application."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # "." stops at a newline: an encoded "%0A" in a segment must reach the dispatcher too
+        # (and get the JSON 401/422 of any other bad identifier), so match every character.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)
         app.on_shutdown.append(self._on_shutdown)
         return app
 
@@ -184,9 +196,11 @@ class EmulatorService:
         _, tsg, client = owner
         try:
             route, raw = self.routes.match(plane, request.method, sub)
-        except LookupError as exc:
-            if str(exc) == "405":
-                return _json(405, {"detail": "Method Not Allowed"}), path
+        except MethodNotAllowed as exc:
+            # RFC 9110 15.5.6: a 405 lists the target's methods (FastAPI does too)
+            allow = {"Allow": ", ".join(exc.allowed)}
+            return _json(405, {"detail": "Method Not Allowed"}, allow), path
+        except LookupError:
             return _json(404, {"detail": "Not Found"}), path
         label = f"/aims/{plane}{route.template}"
         try:

@@ -72,7 +72,11 @@ class Tokens:
         """``POST /oauth2/access_token`` (client credentials, Basic or form)."""
         self.stats.token_requests += 1
         if request.method != "POST":
-            return json_response(405, {"error": "invalid_request", "error_description": "Use POST"})
+            return json_response(
+                405,
+                {"error": "invalid_request", "error_description": "Use POST"},
+                {"Allow": "POST"},
+            )
         try:
             form = await request.post()
         except Exception:
