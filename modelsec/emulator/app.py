@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import math
+import weakref
 from collections.abc import Coroutine
 from typing import Any
 
@@ -39,6 +40,9 @@ __all__ = ["TOKEN_PATH", "Credential", "EmulatorConfig", "EmulatorService", "Sta
 log = logging.getLogger("modelsec.emulator")
 
 PLANES = {"/aims/data": "data", "/aims/mgmt": "mgmt"}
+# Methods counted by name in the statistics (llhttp's parser accepts a few dozen; the pure
+# Python parser any token): every other one is counted as OTHER.
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 class EmulatorService:
@@ -52,7 +56,7 @@ class EmulatorService:
         self.auth = Tokens(config, self.stats)
         self._faults = faults or Faults()
         self._planner: FaultPlanner = self._faults.planner()
-        self._connections: set[tuple[Any, int]] = set()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ faults & tokens
@@ -121,26 +125,56 @@ class EmulatorService:
             transport.abort()
         raise asyncio.CancelledError
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    @property
+    def tracked_connections(self) -> int:
+        """Connections currently remembered for ``stats.connections_opened`` (weakly held:
+        a closed connection is forgotten, so many short connections cannot pile up)."""
+        return len(self._connections)
+
+    def _label(self, method: str, path: str) -> tuple[str, str]:
+        """The statistics key of a request: a known method (else ``OTHER``) and the route
+        template (``/aims/<plane>/*`` or ``*`` when none matches), never the raw path, so
+        distinct paths cannot grow the counters."""
+        meth = method if method in _KNOWN_METHODS else "OTHER"
+        if path.rstrip("/") == TOKEN_PATH:
+            return meth, TOKEN_PATH
+        for prefix, plane in PLANES.items():
+            if path.startswith(prefix + "/"):
+                sub = path[len(prefix) :]
+                try:
+                    route: Route | None = self.routes.match(plane, method, sub)[0]
+                except LookupError:  # 405 (another method's template) or 404
+                    route = self.routes.route_for_path(plane, sub)
+                return meth, prefix + (route.template if route else "/*")
+        return meth, "*"
+
+    def _track(self, request: web.Request) -> None:
         transport = request.transport
-        if transport is not None:
-            key = (transport.get_extra_info("peername"), id(transport))
-            if key not in self._connections:
-                self._connections.add(key)
-                self.stats.connections_opened += 1
-        label = request.path
+        if transport is None:
+            return
+        try:
+            if transport in self._connections:
+                return
+            self._connections.add(transport)
+        except TypeError:  # a transport without weak references: counted every request
+            pass
+        self.stats.connections_opened += 1
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        self._track(request)
         status = 500
         try:
-            resp, label = await self._handle(request)
+            resp = await self._handle(request)
             status = resp.status
             return resp
         except asyncio.CancelledError:
             status = 0
             raise
         finally:
-            self.stats.requests[(request.method, label, status)] += 1
+            method, template = self._label(request.method, request.path)
+            self.stats.requests[(method, template, status)] += 1
 
-    async def _handle(self, request: web.Request) -> tuple[web.StreamResponse, str]:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         is_token = path.rstrip("/") == TOKEN_PATH
         plane = sub = None
@@ -162,59 +196,56 @@ class EmulatorService:
                     self.stats.faults[str(action)] += 1
         if action is not None and action != "reset_after":
             if action == "reset_before":
-                return await self._abort(request, None), path
+                return await self._abort(request, None)
             if action in ("429", 429):
                 ra = self._faults.retry_after
                 return _json(
                     429,
                     {"detail": "Too Many Requests"},
                     {"Retry-After": str(ra if isinstance(ra, str) else math.ceil(ra))},
-                ), path
+                )
             if action == "expire_token":
                 owner = self.auth.owner(request)
                 if owner:
                     self.auth.tokens.pop(owner[0], None)
             elif isinstance(action, int) or (isinstance(action, str) and action.isdigit()):
                 code = int(action)
-                return _json(code, {"detail": f"Injected fault {code}"}), path
+                return _json(code, {"detail": f"Injected fault {code}"})
         if is_token:
             resp = await self.auth.endpoint(request)
             if action == "reset_after":
                 return await self._abort(
                     request, resp.body if isinstance(resp.body, bytes) else b"{}"
-                ), path
-            return resp, path
+                )
+            return resp
         if plane is None or sub is None:
-            return _json(404, {"detail": "Not Found"}), path
+            return _json(404, {"detail": "Not Found"})
         owner = self.auth.owner(request)
         if owner is None:
             return _json(
                 401,
                 {"detail": "Not authenticated: missing, invalid or expired bearer token"},
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            ), path
+            )
         _, tsg, client = owner
         try:
             route, raw = self.routes.match(plane, request.method, sub)
         except MethodNotAllowed as exc:
             # RFC 9110 15.5.6: a 405 lists the target's methods (FastAPI does too)
             allow = {"Allow": ", ".join(exc.allowed)}
-            return _json(405, {"detail": "Method Not Allowed"}, allow), path
+            return _json(405, {"detail": "Method Not Allowed"}, allow)
         except LookupError:
-            return _json(404, {"detail": "Not Found"}), path
-        label = f"/aims/{plane}{route.template}"
+            return _json(404, {"detail": "Not Found"})
         try:
             params, body = await self._validate(request, route, raw)
             ctx = Ctx(request, route, self.store.tenant(tsg), tsg, client, params, body, self)
             status, payload = await HANDLERS[route.operation_id](ctx)
         except HttpError as exc:
-            return _json(exc.status, {"detail": exc.detail}, exc.headers), label
+            return _json(exc.status, {"detail": exc.detail}, exc.headers)
         resp = web.Response(status=204) if status == 204 else _json(status, payload)
         if action == "reset_after":
-            return await self._abort(
-                request, resp.body if isinstance(resp.body, bytes) else b""
-            ), label
-        return resp, label
+            return await self._abort(request, resp.body if isinstance(resp.body, bytes) else b"")
+        return resp
 
     async def _validate(
         self, request: web.Request, route: Route, raw_path: dict[str, str]

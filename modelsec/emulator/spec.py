@@ -275,6 +275,18 @@ class RouteTable:
             raise MethodNotAllowed(sorted(set(allowed)))
         raise LookupError("404")
 
+    def route_for_path(self, plane: str, path: str) -> Route | None:
+        """The first route (by priority) whose template matches ``path``, whatever the method.
+
+        Example:
+            >>> load_routes().route_for_path("data", "/v1/scans/x").template
+            '/v1/scans/{uuid}'
+        """
+        for r in self.routes:
+            if r.plane == plane and r.regex.fullmatch(path):
+                return r
+        return None
+
     def methods(self, plane: str, path: str) -> set[str]:
         """The methods a concrete path answers (empty when no route has it)."""
         try:

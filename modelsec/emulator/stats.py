@@ -18,7 +18,10 @@ __all__ = ["Stats"]
 class Stats:
     """Counters for tests and benchmarks.
 
-    ``requests`` counts ``(method, route template or raw path, status)``; ``token_requests``
+    ``requests`` counts ``(method, route template, status)``: the template the path matched
+    (``/aims/data/v1/scans/{uuid}``), ``/aims/<plane>/*`` or ``*`` for paths that match none,
+    and ``OTHER`` for unusual methods, so its size stays bounded whatever clients send;
+    ``token_requests``
     every call of the token endpoint; ``connections_opened`` distinct TCP connections that sent
     at least one request; ``faults`` injected faults by kind.
     """

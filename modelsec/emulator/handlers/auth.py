@@ -28,6 +28,7 @@ from modelsec.emulator.store import iso, utcnow
 __all__ = ["HANDLERS", "TOKEN_PATH", "Tokens"]
 
 TOKEN_PATH = "/oauth2/access_token"
+_SWEEP_AT = 1024
 
 
 class Tokens:
@@ -40,6 +41,11 @@ class Tokens:
 
     def issue(self, tsg_id: str, client_id: str) -> str:
         """A new token for ``client_id`` on tenant ``tsg_id``."""
+        if len(self.tokens) >= _SWEEP_AT and len(self.tokens) % _SWEEP_AT == 0:
+            # tokens are otherwise dropped only when presented after expiry
+            now = time.monotonic()
+            for t in [t for t, (_, _, exp) in self.tokens.items() if exp <= now]:
+                del self.tokens[t]
         token = "emu-" + secrets.token_urlsafe(32)
         self.tokens[token] = (tsg_id, client_id, time.monotonic() + self.config.token_lifetime)
         self.stats.tokens_issued += 1
