@@ -24,8 +24,16 @@ from typing import Any
 
 #: Built-in checks that ``tests/fuzz/hooks.py`` replaces by wrappers with one narrow exception
 #: each (``positive_data_acceptance``: rules stated only in prose; ``use_after_free``: the soft
-#: delete of security groups). Kept here so that the test never imports schemathesis itself.
-REPLACED_CHECKS = ("positive_data_acceptance", "use_after_free")
+#: delete of security groups; ``ensure_resource_availability``: rows a 207 batch refused;
+#: ``unsupported_method`` and ``allow_header_conformance``: the two literal ``versions`` paths
+#: that a ``{uuid}`` path also matches). Kept here so that the test never imports schemathesis.
+REPLACED_CHECKS = (
+    "positive_data_acceptance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "unsupported_method",
+    "allow_header_conformance",
+)
 
 HTTP_ERROR = {
     "title": "HTTPError",
@@ -75,6 +83,95 @@ def amend(spec: Mapping[str, Any]) -> dict[str, Any]:
             ):
                 responses.setdefault("409", _error("A security group with this name exists"))
     return out
+
+
+# The newer management operations (custom rules, snapshot versions) have no OpenAPI document
+# from the vendor, only JSON schemas of their bodies (modelsec/_spec/custom-rules/): success
+# status and response schema of each, as CONTRACT.md lists them.
+NEWER_RESPONSES = {
+    "list_custom_rules": (200, "ListCustomRulesResponse"),
+    "create_custom_rule": (201, "CustomRuleResponse"),
+    "list_custom_rule_versions": (200, "SnapshotVersionListResponse"),
+    "get_custom_rule": (200, "CustomRuleResponse"),
+    "update_custom_rule": (200, "CustomRuleResponse"),
+    "archive_custom_rule": (200, "CustomRuleResponse"),
+    "unarchive_custom_rule": (200, "CustomRuleResponse"),
+    "list_custom_rule_security_groups": (200, "ListCustomRuleSecurityGroupsResponse"),
+    "assign_custom_rule_security_groups": (207, "BatchAssignCustomRuleResponse"),
+    "remove_custom_rule_assignment": (204, None),
+    "list_security_rule_versions": (200, "SnapshotVersionListResponse"),
+    "list_rule_instance_versions": (200, "SnapshotVersionListResponse"),
+}
+
+
+def _components_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (
+                v.replace("#/definitions/", "#/components/schemas/")
+                if k == "$ref" and isinstance(v, str)
+                else _components_refs(v)
+            )
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_components_refs(v) for v in node]
+    return node
+
+
+def newer_spec(mgmt: Mapping[str, Any], routes: Sequence[Any], load: Any) -> dict[str, Any]:
+    """An OpenAPI document of the newer management operations, in the vendor specs' style
+    (success + 422), built from the emulator's route table and the vendored JSON schemas.
+
+    ``routes``: :func:`modelsec.emulator.spec.load_routes` routes; ``load``:
+    :func:`modelsec.emulator.spec.load_spec`.
+    """
+    schemas = dict(copy.deepcopy(mgmt["components"]["schemas"]))
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        if route.operation_id not in NEWER_RESPONSES:
+            continue
+        status, name = NEWER_RESPONSES[route.operation_id]
+        op: dict[str, Any] = {
+            "operationId": route.operation_id,
+            "parameters": copy.deepcopy(list(route.parameters)),
+            "responses": {
+                "422": {
+                    "description": "Validation Error",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                        }
+                    },
+                }
+            },
+        }
+        if name is None:
+            op["responses"][str(status)] = {"description": "Success"}
+        else:
+            doc = load(f"custom-rules/{name}")
+            schemas.update(_components_refs(doc["definitions"]))
+            op["responses"][str(status)] = {
+                "description": "Success",
+                "content": {
+                    "application/json": {"schema": _components_refs({"$ref": doc["$ref"]})}
+                },
+            }
+        if route.body_schema is not None:
+            body_name = route.body_schema["$ref"].rsplit("/", 1)[-1]
+            doc = load(f"custom-rules/{body_name}")
+            schemas.update(_components_refs(doc["definitions"]))
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _components_refs(route.body_schema)}},
+            }
+        paths.setdefault(route.template, {})[route.method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Newer management operations", "version": "emulated"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def add_examples(
