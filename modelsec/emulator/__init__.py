@@ -25,7 +25,6 @@ Example:
 Run it from a shell with ``modelsec-emulator --port 0`` (prints its base URL).
 """
 
-from modelsec.emulator.app import Stats
 from modelsec.emulator.faults import Faults
 from modelsec.emulator.server import (
     DEFAULT_CLIENT_ID,
@@ -36,6 +35,7 @@ from modelsec.emulator.server import (
     Emulator,
     EmulatorThread,
 )
+from modelsec.emulator.stats import Stats
 
 __all__ = [
     "DEFAULT_CLIENT_ID",

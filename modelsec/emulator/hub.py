@@ -13,7 +13,8 @@ Layout (``<hub>`` is the emulator's ``--hub`` directory)::
     <hub>/gitlab/<host>/<path>                 https://<host>/<group>/<project>/-/ml/models/...
 
 A URI that does not resolve (or an emulator without a hub) makes the scan end in ``ERROR`` with
-``MISSING_ARTIFACTS``.
+``MISSING_ARTIFACTS``. Links inside the hub are followed (Hugging Face's cache links snapshot
+files to blobs); a link that leaves the hub is never followed, for any read (:func:`read_in_hub`).
 
 Example:
     >>> parse_remote_uri("hf://my-org/my-model").parts
@@ -28,11 +29,21 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["RemoteRef", "parse_front_matter", "parse_remote_uri", "source_type_of_uri"]
+__all__ = [
+    "RemoteRef",
+    "parse_front_matter",
+    "parse_remote_uri",
+    "read_in_hub",
+    "source_type_of_uri",
+]
+
+#: The most a metadata read (model card, ``.revision``) takes from a hub file.
+META_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,57 @@ class RemoteRef:
         if root != p and root not in p.parents:
             return None
         return p if p.exists() else None
+
+
+def _inside(root: str, real: str) -> bool:
+    return real != root and os.path.commonpath([root, real]) == root
+
+
+def read_in_hub(
+    hub: str | os.PathLike[str], path: str | os.PathLike[str], *, limit: int = META_LIMIT
+) -> bytes | None:
+    """The first ``limit`` bytes of the regular file at ``path``, or ``None`` unless the file,
+    every link on the way resolved, lies inside ``hub``.
+
+    The resolved path is then opened one component at a time from the hub's own directory
+    without following any link (``O_NOFOLLOW`` relative to each directory), so a link swapped
+    in after the check cannot lead the read out of the hub either. FIFOs, devices and
+    directories are refused (a read must not block or wander).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> hub = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (hub / "card.md").write_text("hello")
+        >>> read_in_hub(hub, hub / "card.md"), read_in_hub(hub, "/etc/hostname")
+        (b'hello', None)
+    """
+    try:
+        root = os.path.realpath(hub)
+        real = os.path.realpath(path)
+        if not _inside(root, real):
+            return None
+        parts = os.path.relpath(real, root).split(os.sep)
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+        if os.open in os.supports_dir_fd and nofollow:
+            dir_flags = os.O_RDONLY | nofollow | getattr(os, "O_DIRECTORY", 0)
+            dfd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                for part in parts[:-1]:
+                    nxt = os.open(part, dir_flags, dir_fd=dfd)
+                    os.close(dfd)
+                    dfd = nxt
+                fd = os.open(parts[-1], flags | nofollow, dir_fd=dfd)
+            finally:
+                os.close(dfd)
+        else:  # no openat (Windows): the realpath check above plus a final no-follow
+            fd = os.open(real, flags | nofollow)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            return fh.read(max(0, limit))
+    except (OSError, ValueError):
+        return None
 
 
 def _clean(parts: list[str]) -> tuple[str, ...]:

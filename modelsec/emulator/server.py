@@ -95,7 +95,14 @@ class Emulator:
     async def start(self) -> Emulator:
         """Bind and serve; ``port=0`` picks a free port."""
         app = self.service.make_app()
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        limits = self.service.server_limits()
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            max_line_size=limits["max_line_size"],
+            max_field_size=limits["max_field_size"],
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

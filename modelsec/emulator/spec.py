@@ -10,6 +10,8 @@ Example:
     ...     "550e8400-e29b-41d4-a716-446655440000")
     >>> r.operation_id, params
     ('get_security_group', {'uuid': '550e8400-e29b-41d4-a716-446655440000'})
+    >>> sorted(table.methods("mgmt", "/v1/security-groups"))
+    ['GET', 'POST']
 """
 
 from __future__ import annotations
@@ -24,7 +26,23 @@ from typing import Any
 
 from modelsec.emulator.validation import SchemaValidator
 
-__all__ = ["Route", "RouteTable", "custom_rule_schema", "load_routes", "load_spec"]
+__all__ = [
+    "MethodNotAllowed",
+    "Route",
+    "RouteTable",
+    "custom_rule_schema",
+    "load_routes",
+    "load_spec",
+]
+
+#: Bytes one character of a parameter can take in a URL: 4 UTF-8 bytes, each as ``%XX``.
+ENCODED_CHAR_BYTES = 12
+#: Characters assumed for a string parameter the specs leave unbounded (``query_path``).
+UNBOUNDED_CHARS = 128
+#: Items assumed for an array parameter the specs leave unbounded (free strings or UUIDs).
+UNBOUNDED_ITEMS = 16
+#: Longest date-time text accepted, percent-encoded (``2026-01-01T00:00:00.000000+00:00``).
+DATETIME_BYTES = 32 * 3
 
 
 @functools.cache
@@ -67,8 +85,27 @@ class Route:
         for seg in self.template.strip("/").split("/"):
             m = re.fullmatch(r"\{(\w+)\}", seg)
             parts.append(f"(?P<{m.group(1)}>[^/]+)" if m else re.escape(seg))
-        self.regex = re.compile("^/" + "/".join(parts) + "/?$")
+        # used with fullmatch: "$" would also match before a trailing newline ("%0A")
+        self.regex = re.compile("/" + "/".join(parts) + "/?")
         self.literal_score = sum(1 for s in self.template.split("/") if s and "{" not in s)
+
+    def max_request_line(self) -> int:
+        """Bytes of the longest request line the specs allow for this operation: every
+        parameter at its longest, each character as 4 percent-encoded UTF-8 bytes.
+
+        Example:
+            >>> load_routes().by_operation("get_security_group").max_request_line()
+            80
+        """
+        path = f"/aims/{self.plane}{self.template}"
+        query = 0
+        for p in self.parameters:
+            cost = _param_bytes(self.validator, p)
+            if p["in"] == "path":
+                path = path.replace("{" + p["name"] + "}", "x" * cost)
+            elif p["in"] == "query":
+                query += cost
+        return len(self.method) + 1 + len(path) + 1 + query + len(" HTTP/1.1")
 
 
 def _short_op(op_id: str) -> str:
@@ -164,6 +201,55 @@ _NEWER: list[tuple[str, str, str, list[dict[str, Any]], str | None, int]] = [
 ]
 
 
+_UNRESERVED_ONLY = re.compile(r"\^\[(?:a-z|A-Z|0-9|_|-)+\][+*]\$")
+
+
+def _value_bytes(v: SchemaValidator, schema: Mapping[str, Any]) -> int:
+    schema = v.resolve(schema)
+    if "anyOf" in schema:
+        return max(_value_bytes(v, b) for b in schema["anyOf"])
+    if "enum" in schema:
+        return max(len(str(e)) for e in schema["enum"]) * 3
+    kind = schema.get("type")
+    if kind == "string":
+        if schema.get("format") == "uuid":
+            return 36
+        if schema.get("format") == "date-time":
+            return DATETIME_BYTES
+        per_char = ENCODED_CHAR_BYTES
+        if _UNRESERVED_ONLY.fullmatch(schema.get("pattern", "")):
+            per_char = 1  # e.g. label keys "^[a-zA-Z0-9_-]+$": never percent-encoded
+        return int(schema.get("maxLength", UNBOUNDED_CHARS)) * per_char
+    if kind == "integer":
+        return 20
+    if kind == "boolean":
+        return 5
+    return 0
+
+
+def _param_bytes(v: SchemaValidator, p: Mapping[str, Any]) -> int:
+    """Bytes of one parameter at its longest (``name=value`` per item for queries)."""
+    schema = v.resolve(p.get("schema", {}))
+    arrays = [b for b in [schema, *schema.get("anyOf", [])] if v.resolve(b).get("type") == "array"]
+    if p["in"] != "query":
+        return _value_bytes(v, schema)
+    pair = len(p["name"]) + 2  # "&name="
+    if not arrays:
+        return pair + _value_bytes(v, schema)
+    arr = v.resolve(arrays[0])
+    items = v.resolve(arr.get("items", {}))
+    count = arr.get("maxItems") or (len(items["enum"]) if "enum" in items else UNBOUNDED_ITEMS)
+    return int(count) * (pair + _value_bytes(v, items))
+
+
+class MethodNotAllowed(LookupError):
+    """The path exists but not with this method; ``allowed`` lists its methods."""
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        super().__init__("405")
+        self.allowed = tuple(allowed)
+
+
 class RouteTable:
     """Routes per plane, matched most-literal first (``/v1/scans/label-keys`` before
     ``/v1/scans/{uuid}``)."""
@@ -172,19 +258,53 @@ class RouteTable:
         self.routes = sorted(routes, key=lambda r: (-r.literal_score, r.template))
 
     def match(self, plane: str, method: str, path: str) -> tuple[Route, dict[str, str]]:
-        """The route and raw path parameters; ``LookupError("404"|"405")`` otherwise."""
+        """The route and raw path parameters; :class:`MethodNotAllowed` (``"405"``) or
+        ``LookupError("404")`` otherwise."""
         method = method.lower()
-        path_matched = False
+        allowed: list[str] = []
         for r in self.routes:
             if r.plane != plane:
                 continue
-            m = r.regex.match(path)
+            m = r.regex.fullmatch(path)
             if not m:
                 continue
-            path_matched = True
             if r.method == method:
                 return r, dict(m.groupdict())
-        raise LookupError("405" if path_matched else "404")
+            allowed.append(r.method.upper())
+        if allowed:
+            raise MethodNotAllowed(sorted(set(allowed)))
+        raise LookupError("404")
+
+    def route_for_path(self, plane: str, path: str) -> Route | None:
+        """The first route (by priority) whose template matches ``path``, whatever the method.
+
+        Example:
+            >>> load_routes().route_for_path("data", "/v1/scans/x").template
+            '/v1/scans/{uuid}'
+        """
+        for r in self.routes:
+            if r.plane == plane and r.regex.fullmatch(path):
+                return r
+        return None
+
+    def methods(self, plane: str, path: str) -> set[str]:
+        """The methods a concrete path answers (empty when no route has it)."""
+        try:
+            self.match(plane, "\x00", path)
+        except MethodNotAllowed as exc:
+            return set(exc.allowed)
+        except LookupError:
+            pass
+        return set()
+
+    def max_request_line(self) -> int:
+        """The longest request line any operation allows (see :meth:`Route.max_request_line`).
+
+        Example:
+            >>> load_routes().max_request_line() > 9000
+            True
+        """
+        return max(r.max_request_line() for r in self.routes)
 
     def by_operation(self, op: str) -> Route:
         """The route of an operation id."""

@@ -20,7 +20,19 @@ import uuid as _uuid
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ErrorList", "SchemaValidator", "parse_datetime", "uuid_error"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "ErrorList",
+    "SchemaValidator",
+    "json_too_deep",
+    "parse_datetime",
+    "uuid_error",
+]
+
+#: Deepest JSON body accepted (pydantic-core's JSON parser stops at 200 levels too). The
+#: validator and the policy evaluator recurse once or more per level: bounding the depth here
+#: keeps a hostile body from exhausting Python's recursion limit anywhere behind.
+MAX_JSON_DEPTH = 200
 
 ErrorList = list[dict[str, Any]]
 _MISSING: Any = object()
@@ -58,6 +70,29 @@ def uuid_error(value: str) -> str | None:
     if "-" in s:
         return f"invalid group count: expected 5, found {len(s.split('-'))}"
     return f"invalid length: expected length 32 for simple format, found {len(s)}"
+
+
+def json_too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests arrays/objects more than ``limit`` levels (walked without
+    recursion).
+
+    Example:
+        >>> json_too_deep([[[]]], limit=3), json_too_deep([[[[]]]], limit=3)
+        (False, True)
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def parse_datetime(value: str) -> _dt.datetime | None:

@@ -71,7 +71,8 @@ def _uuid(value: object) -> bool:
 
 def _regex(template: str) -> re.Pattern[str]:
     parts = ["[^/]+" if s.startswith("{") else re.escape(s) for s in template.strip("/").split("/")]
-    return re.compile("^/" + "/".join(parts) + "$")
+    # a trailing slash names the same resource (as the emulator routes it)
+    return re.compile("^/" + "/".join(parts) + "/?$")
 
 
 def _templates() -> list[tuple[str, str, str]]:
