@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from modelsec.cli.common import CLIError
-from modelsec.cli.formats import ModelResult, Report, render
+from modelsec.cli.formats import ModelResult, Report, render, safe_text
 
 __all__ = ["add_parser", "run", "write_benign_model", "write_malicious_model"]
 
@@ -125,8 +125,8 @@ async def _demo(root: Path, settle_delay: float, out: Any) -> Report:
 
     benign = write_benign_model(root / "benign-model")
     malicious = write_malicious_model(root / "malicious-model")
-    out.write(f"wrote {benign}/ (model.safetensors, config.json)\n")
-    out.write(f"wrote {malicious}/ (model.pkl: a pickle that calls os.system on load)\n")
+    out.write(f"wrote {safe_text(benign)}/ (model.safetensors, config.json)\n")
+    out.write(f"wrote {safe_text(malicious)}/ (model.pkl: a pickle that calls os.system on load)\n")
     report = Report(mode="online", results=[], command_line="modelsec demo")
     async with Emulator(port=0, settle_delay=settle_delay, activation_delay=0.0) as emu:
         out.write(f"emulator listening on {emu.base_url} (the service, on loopback)\n\n")
@@ -143,7 +143,7 @@ async def _demo(root: Path, settle_delay: float, out: Any) -> Report:
         ) as client:
             group = await resolve_group(client, "Default LOCAL", source_type="LOCAL")
             assert not isinstance(group, str)
-            out.write(f"scanning both models with security group {group.name!r}...\n\n")
+            out.write(f"scanning both models with security group {safe_text(group.name)!r}...\n\n")
             slots: dict[str, ModelResult] = {}
             async for r in client.scan_many(
                 [str(benign), str(malicious)],

@@ -92,6 +92,7 @@ __all__ = [
     "render_sarif",
     "render_text",
     "rule_id",
+    "safe_text",
 ]
 
 FORMATS = ("text", "json", "sarif", "junit")
@@ -243,6 +244,42 @@ class Report:
 # ---------------------------------------------------------------------------------- text
 
 
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(ch: str) -> str:
+    named = _NAMED_ESCAPES.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def safe_text(text: object) -> str:
+    """Untrusted text (names from inside a model, messages from the service) fit for a terminal.
+
+    Every character that is not printable -- ESC and the other C0/C1 controls, newlines, bidi
+    overrides and other format characters -- is written as a Python escape. A file name can
+    then neither rewrite the screen nor start a line that GitHub Actions reads as a workflow
+    command (``::error::...``). Every text output of the CLI (reports, tables, errors) prints
+    such strings through this one function; JSON and SARIF are escaped by the JSON encoder.
+
+    Example:
+        >>> safe_text("model\\x1b[2J\\n::error::pwned.pkl")
+        'model\\\\x1b[2J\\\\n::error::pwned.pkl'
+        >>> safe_text("caf\\u00e9 \\u202egnp.exe")
+        'café \\\\u202egnp.exe'
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in value)
+
+
 _COLOURS = {"ALLOWED": "32", "BLOCKED": "31", "ERROR": "33", "TIMEOUT": "33"}
 
 
@@ -261,13 +298,14 @@ def render_text(report: Report, *, colour: bool = False) -> str:
         1 model: 1 allowed
     """
     lines: list[str] = []
+    t = safe_text  # every string below may come from a model or the service
     for r in report.results:
-        head = f"{_paint(f'{r.outcome:<8}', r.outcome, colour)} {r.target}"
+        head = f"{_paint(f'{t(r.outcome):<8}', r.outcome, colour)} {t(r.target)}"
         extra = []
         if r.security_group_name:
-            extra.append(f"group {r.security_group_name}")
+            extra.append(f"group {t(r.security_group_name)}")
         if r.scan_uuid:
-            extra.append(f"scan {r.scan_uuid}")
+            extra.append(f"scan {t(r.scan_uuid)}")
         if r.eval_summary:
             s = r.eval_summary
             extra.append(f"{s.get('rules_failed', 0)}/{s.get('total_rules', 0)} rules failed")
@@ -275,17 +313,20 @@ def render_text(report: Report, *, colour: bool = False) -> str:
             head += f"  ({', '.join(extra)})"
         lines.append(head.rstrip())
         if r.error_code or r.error_message:
-            lines.append(f"  error: {r.error_code or 'ERROR'}: {r.error_message or ''}".rstrip())
+            code, message = t(r.error_code or "ERROR"), t(r.error_message or "")
+            lines.append(f"  error: {code}: {message}".rstrip())
         for v in r.violations:
             where = []
             if v.file:
-                where.append(v.file)
+                where.append(t(v.file))
             if v.threat:
-                where.append(v.threat)
+                where.append(t(v.threat))
             suffix = f" [{', '.join(where)}]" if where else ""
-            lines.append(f"  - {v.rule_instance_state} {v.rule_name}: {v.description}{suffix}")
+            lines.append(
+                f"  - {t(v.rule_instance_state)} {t(v.rule_name)}: {t(v.description)}{suffix}"
+            )
             for step in v.remediation_steps[:3]:
-                lines.append(f"      fix: {step}")
+                lines.append(f"      fix: {t(step)}")
     s = report.summary()
     parts = [
         f"{s[k]} {label}"
@@ -511,8 +552,8 @@ def render_junit(report: Report) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=f"modelsec.{(r.source_type or 'model').lower()}",
-            name=r.target,
+            classname=safe_text(f"modelsec.{(r.source_type or 'model').lower()}"),
+            name=safe_text(r.target),
             time=f"{r.duration_seconds or 0.0:.3f}",
         )
         code = r.exit_code(block_on_errors=report.block_on_errors)
@@ -520,15 +561,20 @@ def render_junit(report: Report) -> str:
         if code == EXIT_BLOCKED:
             first = r.violations[0].description if r.violations else r.error_message or ""
             el = ET.SubElement(
-                case, "failure", message=f"{r.outcome}: {first}".strip(), type=r.outcome
+                case,
+                "failure",
+                message=safe_text(f"{r.outcome}: {first}".strip()),
+                type=safe_text(r.outcome),
             )
             el.text = details
         elif code == EXIT_ERROR:
             el = ET.SubElement(
                 case,
                 "error",
-                message=f"{r.outcome}: {r.error_code or ''} {r.error_message or ''}".strip(),
-                type=r.error_code or r.outcome,
+                message=safe_text(
+                    f"{r.outcome}: {r.error_code or ''} {r.error_message or ''}".strip()
+                ),
+                type=safe_text(r.error_code or r.outcome),
             )
             el.text = details
         if details and code == EXIT_ALLOWED:
@@ -539,6 +585,8 @@ def render_junit(report: Report) -> str:
 
 
 def _case_details(r: ModelResult) -> str:
+    # XML 1.0 cannot hold control characters at all, and JUnit text ends up in CI logs:
+    # every line is escaped with safe_text (our own newlines join them).
     lines = []
     if r.scan_uuid:
         lines.append(f"scan {r.scan_uuid} (group {r.security_group_name or '?'})")
@@ -551,7 +599,7 @@ def _case_details(r: ModelResult) -> str:
             + (f" [{where}]" if where else "")
         )
         lines.extend(f"  fix: {step}" for step in v.remediation_steps)
-    return "\n".join(lines)
+    return "\n".join(safe_text(line) for line in lines)
 
 
 # ---------------------------------------------------------------------------------- dispatch

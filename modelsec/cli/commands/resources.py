@@ -39,6 +39,7 @@ from modelsec.cli.common import (
     print_object,
     read_json_arg,
 )
+from modelsec.cli.formats import safe_text
 from modelsec.client import AsyncModelSecurityClient
 
 __all__ = ["add_parsers"]
@@ -95,7 +96,7 @@ def _show_list(items: list[Any], args: argparse.Namespace, kind: str) -> None:
             print_items(items, "json", ())
         else:
             for item in items:
-                sys.stdout.write(f"{item}\n")
+                sys.stdout.write(f"{safe_text(item)}\n")
         return
     print_items(items, args.format, COLUMNS[kind])
 
@@ -659,7 +660,7 @@ async def _pypi_auth(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None
         data = {"url": url, "expires_at": auth.expires_at}
         print_object(data, "json")
     else:
-        sys.stdout.write(f"{url}\n")
+        sys.stdout.write(f"{safe_text(url)}\n")
         sys.stderr.write(f"expires at {auth.expires_at.isoformat()}\n")
         if not a.show_secret:
             sys.stderr.write("(credential redacted; --show-secret prints the usable URL)\n")

@@ -8,7 +8,9 @@ Examples::
     modelsec scan --offline ./models/bert --policy policy.json
 
 Exit status: 0 every model ALLOWED, 1 some model BLOCKED, 2 an error or a timeout
-(``--block-on-errors``: a scan that settled ERROR counts as BLOCKED).
+(``--block-on-errors``: a scan that settled ERROR counts as BLOCKED). A target in which the
+scanner judged no file (an empty directory, only non-model files) is never a pass: it is an
+ERROR (``NOTHING_SCANNED``, exit 2) unless ``--allow-empty``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from modelsec.cli.common import (
     parse_labels,
     source_type_of,
 )
-from modelsec.cli.formats import FORMATS, ModelResult, Report, ViolationRecord, render
+from modelsec.cli.formats import (
+    FORMATS,
+    ModelResult,
+    Report,
+    ViolationRecord,
+    render,
+    safe_text,
+)
 from modelsec.cli.progress import Progress
 from modelsec.client import AsyncModelSecurityClient
 from modelsec.errors import AISecSDKException, ScanTimeoutError
@@ -45,7 +54,9 @@ exit status:
   0  every model ALLOWED
   1  some model BLOCKED (with --block-on-errors, also a scan that ended in ERROR)
   2  an error or a timeout: a scan ended in ERROR, did not settle within --timeout,
-     or could not be run (credentials, network, bad arguments)
+     or could not be run (credentials, network, bad arguments); also a target in which
+     no file was judged (empty, or no model file in it) unless --allow-empty
+  130  interrupted (Ctrl-C): the verdicts that finished are still reported
 
 examples:
   modelsec scan hf://my-org/my-model
@@ -127,6 +138,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="a scan that ends in ERROR counts as BLOCKED (exit 1 instead of 2)",
     )
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let a target in which no file was judged (an empty directory, no model file) "
+        "pass when its verdict is ALLOWED (default: it is an ERROR, exit 2)",
+    )
     out = p.add_argument_group("output")
     out.add_argument(
         "-f",
@@ -199,6 +216,34 @@ def _value(x: Any) -> Any:
     return getattr(x, "value", x)
 
 
+NOTHING_SCANNED = "NOTHING_SCANNED"
+
+
+def mark_nothing_judged(mr: ModelResult, *, nothing_judged: bool, allow_empty: bool) -> None:
+    """An ALLOWED verdict on a target in which no file was judged becomes an ERROR.
+
+    An empty directory, a folder of READMEs or a file the scanner did not recognise pass every
+    rule vacuously; in CI that is a wrong path or a broken checkout, never a pass. Such a
+    result is not ``settled``: it stays exit 2 even with ``--block-on-errors``.
+
+    Example:
+        >>> mr = ModelResult(target="./empty", outcome="ALLOWED", files_scanned=0)
+        >>> mark_nothing_judged(mr, nothing_judged=True, allow_empty=False)
+        >>> mr.outcome, mr.error_code
+        ('ERROR', 'NOTHING_SCANNED')
+    """
+    if not nothing_judged or allow_empty or mr.outcome != "ALLOWED":
+        return
+    mr.outcome = "ERROR"
+    mr.settled = False
+    mr.error_code = NOTHING_SCANNED
+    mr.error_message = (
+        f"nothing judged: no file here is a model the scanner could read "
+        f"({mr.files_scanned or 0} scanned, {mr.files_skipped or 0} skipped); "
+        "a wrong path or an empty checkout? (--allow-empty lets it pass)"
+    )
+
+
 def _violation_record(v: Violation) -> ViolationRecord:
     return ViolationRecord(
         rule_name=v.rule_name,
@@ -215,8 +260,14 @@ def _violation_record(v: Violation) -> ViolationRecord:
     )
 
 
-def from_scan_result(result: Any, *, group_name: str | None = None) -> ModelResult:
-    """A :class:`~modelsec.workflows.ScanResult` -> the neutral :class:`ModelResult`."""
+def from_scan_result(
+    result: Any, *, group_name: str | None = None, allow_empty: bool = False
+) -> ModelResult:
+    """A :class:`~modelsec.workflows.ScanResult` -> the neutral :class:`ModelResult`.
+
+    An ALLOWED result that judged no file (``result.nothing_judged``) becomes an ERROR unless
+    ``allow_empty`` (see :func:`mark_nothing_judged`).
+    """
     target: str = result.target
     remote = is_remote(target)
     try:
@@ -270,6 +321,15 @@ def from_scan_result(result: Any, *, group_name: str | None = None) -> ModelResu
             mr.error_code = "NOT_SETTLED"
             mr.error_message = f"the scan is still {mr.outcome}"
     mr.violations = [_violation_record(v) for v in result.violations]
+    details = getattr(result, "scan_details", None)
+    if details is not None:  # our own scanner's counts, whatever the service echoed
+        mr.files_scanned = details.total_files_scanned
+        mr.files_skipped = details.total_files_skipped
+    mark_nothing_judged(
+        mr,
+        nothing_judged=bool(getattr(result, "nothing_judged", False)),
+        allow_empty=allow_empty,
+    )
     return mr
 
 
@@ -284,7 +344,7 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
         # target index -> group uuid, grouped so each group is one scan_many batch.
         buckets: dict[str, list[int]] = {}
         names: dict[str, str | None] = {}
-        if args.group:
+        if args.group is not None:
             g = await resolve_group(client, args.group)
             gid = g if isinstance(g, str) else g.uuid
             names[gid] = None if isinstance(g, str) else g.name
@@ -330,7 +390,7 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
                 ignore_patterns=args.ignore_pattern,
                 labels=labels,
             ):
-                mr = from_scan_result(r, group_name=names.get(gid))
+                mr = from_scan_result(r, group_name=names.get(gid), allow_empty=args.allow_empty)
                 slots[indexes[r.index]] = mr
 
         async with progress:
@@ -380,10 +440,10 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     remote = [t for t in args.targets if is_remote(t)]
     if remote:
         raise CLIError(f"--offline scans local paths only, not {remote[0]!r}")
-    if args.group:
+    if args.group is not None:
         raise CLIError("--group needs the service; --offline uses --policy instead")
     try:
-        policy = load_policy(args.policy) if args.policy else None
+        policy = load_policy(args.policy) if args.policy is not None else None
     except PolicyFileError as exc:
         raise CLIError(f"policy {args.policy}: {exc}") from exc
     except OSError as exc:
@@ -457,6 +517,11 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
                 mr.files_scanned = details.total_files_scanned
                 mr.files_skipped = details.total_files_skipped
                 mr.violations = [_offline_violation(v) for v in ev.violations]
+                mark_nothing_judged(
+                    mr,
+                    nothing_judged=all(f.modelscan_status != "SCANNED" for f in details.files),
+                    allow_empty=args.allow_empty,
+                )
             mr.duration_seconds = time.monotonic() - t0
             slots[i] = mr
             done += 1
@@ -513,8 +578,41 @@ def _redact(argv: Sequence[str]) -> list[str]:
     return out
 
 
+#: Flags whose empty value (an unset CI variable) would fall back to something weaker.
+_NO_EMPTY = (
+    ("group", "--group"),
+    ("policy", "--policy"),
+    ("output", "--output"),
+    ("client_id", "--client-id"),
+    ("client_secret", "--client-secret"),
+    ("tsg_id", "--tsg-id"),
+    ("api_endpoint", "--api-endpoint"),
+    ("data_endpoint", "--data-endpoint"),
+    ("mgmt_endpoint", "--mgmt-endpoint"),
+    ("token_endpoint", "--token-endpoint"),
+)
+
+
+def reject_empty(args: argparse.Namespace) -> None:
+    """``--group ""`` (an unset variable) is an error, never the default group; same for others.
+
+    Example:
+        >>> reject_empty(argparse.Namespace(group="  "))
+        Traceback (most recent call last):
+        ...
+        modelsec.cli.common.CLIError: --group is empty (an unset variable?): ...
+    """
+    for attr, flag in _NO_EMPTY:
+        value = getattr(args, attr, None)
+        if isinstance(value, str) and not value.strip():
+            raise CLIError(
+                f"{flag} is empty (an unset variable?): give a value or leave the flag out"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``modelsec scan``; returns the exit status."""
+    reject_empty(args)
     if args.policy and not args.offline:
         raise CLIError("--policy applies to --offline scans; online scans use --group")
     if args.timeout <= 0:
@@ -534,5 +632,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         asyncio.run(run_online(args, report))
     report.finished_at = report.started_at.__class__.now(report.started_at.tzinfo)
+    if args.format != "text" and not args.output and not args.quiet:
+        # The report fills stdout; the log reader still learns why the gate failed.
+        for r in report.results:
+            if r.error_code == NOTHING_SCANNED:
+                sys.stderr.write(
+                    f"modelsec: nothing judged in {safe_text(r.target)} (no model file read; "
+                    "--allow-empty lets it pass)\n"
+                )
     emit(report, args)
     return report.exit_code
