@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from modelsec.cli.formats import (
     render,
     safe_text,
 )
+from modelsec.cli.interrupt import EXIT_INTERRUPTED, Interrupt
 from modelsec.cli.progress import Progress
 from modelsec.client import AsyncModelSecurityClient
 from modelsec.errors import AISecSDKException, ScanTimeoutError
@@ -333,13 +336,20 @@ def from_scan_result(
     return mr
 
 
-async def run_online(args: argparse.Namespace, report: Report) -> None:
-    """Scan every target through the service; fills ``report.results`` in input order."""
+async def run_online(
+    args: argparse.Namespace, report: Report, slots: list[ModelResult | None] | None = None
+) -> None:
+    """Scan every target through the service; fills ``report.results`` in input order.
+
+    ``slots`` (one per target) receives each verdict as it arrives, so that an interrupted run
+    still has the ones that finished.
+    """
     targets: list[str] = list(args.targets)
     labels = parse_labels(args.label) or None
     for t in targets:
         source_type_of(t)  # fail early on URIs we cannot route
-    slots: list[ModelResult | None] = [None] * len(targets)
+    if slots is None:
+        slots = [None] * len(targets)
     async with make_client(args) as client:
         # target index -> group uuid, grouped so each group is one scan_many batch.
         buckets: dict[str, list[int]] = {}
@@ -459,15 +469,26 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     )
 
 
-async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSetup) -> None:
-    """Scan local paths with :mod:`modelsec.scanner` and judge them with :mod:`modelsec.policy`."""
+async def run_offline(
+    args: argparse.Namespace,
+    report: Report,
+    setup: OfflineSetup,
+    slots: list[ModelResult | None] | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Scan local paths with :mod:`modelsec.scanner` and judge them with :mod:`modelsec.policy`.
+
+    ``slots`` receives each verdict as it is made; once ``cancel`` is set, scans stop at their
+    next read and the targets not finished keep an empty slot.
+    """
     from modelsec.policy import evaluate_scan
-    from modelsec.scanner import scan_path_async
+    from modelsec.scanner import ScanCancelled, scan_path_async
 
     instances, customs, labels = setup.instances, setup.customs, setup.labels
     group_name, absolute = setup.group_name, setup.absolute
     targets: list[str] = list(args.targets)
-    slots: list[ModelResult | None] = [None] * len(targets)
+    if slots is None:
+        slots = [None] * len(targets)
     done = failed = 0
     sem = asyncio.Semaphore(max(1, args.concurrency))
     progress = Progress(
@@ -477,6 +498,8 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
     async def one(i: int, target: str) -> None:
         nonlocal done, failed
         async with sem:
+            if cancel is not None and cancel.is_set():
+                return  # interrupted before it started
             mr = ModelResult(
                 target=target,
                 outcome="ERROR",
@@ -490,7 +513,10 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
                     target,
                     allow_patterns=args.allow_pattern,
                     ignore_patterns=args.ignore_pattern,
+                    cancel=cancel,
                 )
+            except ScanCancelled:
+                return  # interrupted: no verdict
             except FileNotFoundError:
                 mr.settled = False
                 mr.error_code = "FileNotFoundError"
@@ -531,6 +557,62 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
     async with progress:
         await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
     report.results = [s for s in slots if s is not None]
+
+
+# ---------------------------------------------------------------------------------- Ctrl-C
+
+
+INTERRUPTED = "INTERRUPTED"
+
+
+def _interrupted_result(target: str, *, offline: bool) -> ModelResult:
+    return ModelResult(
+        target=target,
+        outcome="ERROR",
+        settled=False,
+        source_type="LOCAL" if offline or not is_remote(target) else None,
+        local_path=None if is_remote(target) else target,
+        error_code=INTERRUPTED,
+        error_message="not finished: interrupted (Ctrl-C)",
+    )
+
+
+async def run_interruptible(
+    args: argparse.Namespace, report: Report, setup: OfflineSetup | None = None
+) -> bool:
+    """Run the scans with Ctrl-C handled (see :mod:`modelsec.cli.interrupt`); True if pressed.
+
+    On the first Ctrl-C local scans stop at their next read, waits on the service are
+    cancelled, and ``report.results`` holds the verdicts that finished plus an ``INTERRUPTED``
+    error for every other target.
+    """
+    targets: list[str] = list(args.targets)
+    slots: list[ModelResult | None] = [None] * len(targets)
+    stopped: tuple[type[BaseException], ...] = (asyncio.CancelledError,)
+    with contextlib.ExitStack() as stack:
+        intr = stack.enter_context(Interrupt())
+        if setup is not None or any(not is_remote(t) for t in targets):
+            # Only then is the scanner needed; its threads stop when the event is set.
+            from modelsec.scanner import ScanCancelled, cancel_on
+
+            stack.enter_context(cancel_on(intr.event))
+            stopped = (asyncio.CancelledError, ScanCancelled)
+        if setup is not None:
+            work = asyncio.ensure_future(run_offline(args, report, setup, slots, intr.event))
+        else:
+            work = asyncio.ensure_future(run_online(args, report, slots))
+        intr.watch(work)
+        try:
+            await work
+        except stopped:
+            if not intr.interrupted:
+                raise
+    if intr.interrupted:
+        report.results = [
+            s if s is not None else _interrupted_result(t, offline=setup is not None)
+            for s, t in zip(slots, targets, strict=True)
+        ]
+    return intr.interrupted
 
 
 # ---------------------------------------------------------------------------------- entry
@@ -626,11 +708,8 @@ def run(args: argparse.Namespace) -> int:
         block_on_errors=args.block_on_errors,
         command_line=shlex.join(["modelsec", *_redact(argv)]),
     )
-    if args.offline:
-        setup = prepare_offline(args)
-        asyncio.run(run_offline(args, report, setup))
-    else:
-        asyncio.run(run_online(args, report))
+    setup = prepare_offline(args) if args.offline else None
+    interrupted = asyncio.run(run_interruptible(args, report, setup))
     report.finished_at = report.started_at.__class__.now(report.started_at.tzinfo)
     if args.format != "text" and not args.output and not args.quiet:
         # The report fills stdout; the log reader still learns why the gate failed.
@@ -641,4 +720,8 @@ def run(args: argparse.Namespace) -> int:
                     "--allow-empty lets it pass)\n"
                 )
     emit(report, args)
+    if interrupted:
+        left = sum(1 for r in report.results if r.error_code == INTERRUPTED)
+        sys.stderr.write(f"modelsec: interrupted: {left} of {len(report.results)} not finished\n")
+        return EXIT_INTERRUPTED
     return report.exit_code
