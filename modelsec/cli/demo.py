@@ -7,7 +7,9 @@ no live callable is ever pickled) -- then scans both through the SDK over HTTP e
 would against the real service, and prints each verdict with its violations.
 
 Exit status 0 when the verdicts are the expected ones (benign ALLOWED, malicious BLOCKED),
-1 otherwise.
+1 otherwise. With ``--format json`` the document is the report of ``modelsec scan`` (one
+model BLOCKED, as expected) whose ``exit_code`` is the demo's own exit status, plus
+``"demo": {"passed": ..., "expected": ..., "got": ...}``.
 
 Example:
     $ modelsec demo
@@ -168,10 +170,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="modelsec-demo-") as tmp:
             report = asyncio.run(_demo(Path(tmp), args.settle_delay, out))
-    colour = args.format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    sys.stdout.write(render(report, args.format, colour=colour) + "\n")
     got = {Path(r.target).name: r.outcome for r in report.results}
     ok = got == EXPECTED
+    if args.format == "json":
+        # The demo passes when one model is BLOCKED: the document's exit code is the demo's.
+        doc = report.to_dict()
+        doc["exit_code"] = 0 if ok else 1
+        doc["demo"] = {"passed": ok, "expected": dict(EXPECTED), "got": got}
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        sys.stdout.write(render(report, args.format, colour=colour) + "\n")
     if ok:
         out.write(
             "\ndemo passed: the benign model is ALLOWED and the malicious one BLOCKED.\n"

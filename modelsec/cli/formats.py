@@ -50,7 +50,9 @@ JSON shape (``--format json``), stable and versioned::
     }
 
 SARIF puts each violation on the file it was found in (``physicalLocation.artifactLocation``:
-the target path joined with the violation's file for local models, the model URI otherwise),
+the target path joined with the violation's file for local models -- relative to the working
+directory with ``uriBaseId`` ``%SRCROOT%`` (declared in ``run.originalUriBaseIds``) when it lies
+under it, an absolute ``file:`` URI otherwise -- and the model URI for remote models),
 with the rule as ``ruleId`` (a stable slug of the rule name), the threat code and module/operator
 in ``properties``, and the remediation as the rule's ``help``/``helpUri``. A BLOCKING rule gives
 level ``error``, an ALLOWING one ``warning``. Scans that could not be judged become
@@ -368,28 +370,41 @@ def rule_id(rule_name: str) -> str:
 
 _URI_SAFE = "/:@!$&'()*+,;=-._~"
 
+#: The base of relative artifact URIs: the working directory of the run (a checkout's root in
+#: CI), declared in ``run.originalUriBaseIds`` as code-scanning tools expect.
+SRCROOT = "%SRCROOT%"
 
-def _uri(path: str) -> str:
-    """A SARIF ``uri-reference`` for a local path (relative to the cwd when inside it)."""
-    p = Path(path)
+
+def _artifact(path: str) -> dict[str, str]:
+    """A SARIF ``artifactLocation`` for a local path.
+
+    Under the working directory: a relative ``uri`` with ``uriBaseId`` ``%SRCROOT%``; elsewhere
+    an absolute ``file:`` URI.
+
+    Example:
+        >>> _artifact(os.path.join(os.getcwd(), "models", "a b.pkl"))
+        {'uri': 'models/a%20b.pkl', 'uriBaseId': '%SRCROOT%'}
+        >>> _artifact("/elsewhere/m.pkl") if not os.getcwd().startswith("/elsewhere") else 0
+        {'uri': 'file:///elsewhere/m.pkl'}
+    """
+    p = Path(os.path.abspath(path))
     try:
-        rel = p.resolve().relative_to(Path.cwd().resolve())
-        text = rel.as_posix()
+        rel = p.relative_to(Path(os.path.abspath(os.getcwd())))
     except (ValueError, OSError):
-        text = p.as_posix()
-    return quote(text, safe=_URI_SAFE)
+        return {"uri": "file://" + quote(p.as_posix(), safe=_URI_SAFE)}
+    return {"uri": quote(rel.as_posix(), safe=_URI_SAFE), "uriBaseId": SRCROOT}
 
 
-def _location_of(result: ModelResult, file: str | None) -> str:
+def _location_of(result: ModelResult, file: str | None) -> dict[str, str]:
     if result.local_path is not None:
         base = result.local_path
         if file and os.path.isdir(base):
-            return _uri(os.path.join(base, file.lstrip("/")))
-        return _uri(base)
+            return _artifact(os.path.join(base, file.lstrip("/")))
+        return _artifact(base)
     target = result.target.rstrip("/")
     if file:
-        return quote(f"{target}/{file.lstrip('/')}", safe=_URI_SAFE + "%")
-    return quote(target, safe=_URI_SAFE + "%")
+        return {"uri": quote(f"{target}/{file.lstrip('/')}", safe=_URI_SAFE + "%")}
+    return {"uri": quote(target, safe=_URI_SAFE + "%")}
 
 
 def render_sarif(report: Report) -> str:
@@ -449,7 +464,7 @@ def render_sarif(report: Report) -> str:
                     "kind": "fail",
                     "message": {"text": text},
                     "locations": [
-                        {"physicalLocation": {"artifactLocation": {"uri": _location_of(r, v.file)}}}
+                        {"physicalLocation": {"artifactLocation": _location_of(r, v.file)}}
                     ],
                     "partialFingerprints": {
                         "modelsecViolation/v1": "|".join(
@@ -469,7 +484,7 @@ def render_sarif(report: Report) -> str:
                         + (f": {r.error_message}" if r.error_message else "")
                     },
                     "locations": [
-                        {"physicalLocation": {"artifactLocation": {"uri": _location_of(r, None)}}}
+                        {"physicalLocation": {"artifactLocation": _location_of(r, None)}}
                     ],
                     "properties": {"target": r.target, "outcome": r.outcome},
                 }
@@ -484,27 +499,26 @@ def render_sarif(report: Report) -> str:
     }
     if report.command_line:
         invocation["commandLine"] = report.command_line
-    log = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "modelsec",
-                        "version": __version__,
-                        "semanticVersion": __version__,
-                        "informationUri": INFORMATION_URI,
-                        "rules": rules,
-                    }
-                },
-                "automationDetails": {"id": f"modelsec/{report.mode}/"},
-                "invocations": [invocation],
-                "results": results,
-                "properties": {"mode": report.mode, "summary": report.summary()},
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "modelsec",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": INFORMATION_URI,
+                "rules": rules,
             }
-        ],
+        },
+        "automationDetails": {"id": f"modelsec/{report.mode}/"},
+        "invocations": [invocation],
+        "results": results,
+        "properties": {"mode": report.mode, "summary": report.summary()},
     }
+    located = [loc for item in [*results, *notifications] for loc in item["locations"]]
+    if any("uriBaseId" in loc["physicalLocation"]["artifactLocation"] for loc in located):
+        cwd = Path(os.path.abspath(os.getcwd())).as_uri().rstrip("/") + "/"
+        run["originalUriBaseIds"] = {SRCROOT: {"uri": cwd}}
+    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, indent=2, default=str)
 
 

@@ -84,9 +84,9 @@ def _page_size(limit: int | None) -> int:
 async def _collect(paginator: Any, limit: int | None) -> list[Any]:
     items: list[Any] = []
     async for item in paginator:
-        if limit is not None and len(items) >= limit:
-            break
         items.append(item)
+        if limit is not None and len(items) >= limit:
+            break  # now, before the paginator asks for a page nobody will read
     return items
 
 
@@ -382,7 +382,18 @@ async def _groups_set_rule(c: AsyncModelSecurityClient, a: argparse.Namespace) -
     result = await c.security_groups.update_rule_instance(
         a.uuid, ri, state=a.state, field_values=fields
     )
-    print_object(result, a.format)
+    if a.format == "json":
+        print_object(result, a.format)
+        return
+    # A person reads this: the rule, its state and its values, not the whole wire object.
+    state = getattr(result.state, "value", result.state)
+    sys.stdout.write(
+        f"{safe_text(result.rule.name)}: {safe_text(state)} "
+        f"(security group {safe_text(result.security_group_uuid)})\n"
+    )
+    for key, value in sorted(result.field_values.items()):
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        sys.stdout.write(f"  {safe_text(key)}: {safe_text(shown)}\n")
 
 
 async def _groups_rule_versions(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
