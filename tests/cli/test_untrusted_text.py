@@ -7,6 +7,7 @@ point, offline and through the emulator; every text output must show those chara
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ET
 import zipfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from modelsec.cli.common import print_table
 from modelsec.cli.demo import malicious_pickle
 from modelsec.cli.formats import ModelResult, Report, ViolationRecord, render, safe_text
 from tests.cli.conftest import run_cli
@@ -129,3 +131,22 @@ def test_renderers_escape_every_field() -> None:
     assert text.count(safe_text(nasty)) >= 9
     # colour codes are ours and still work on a terminal
     assert "\x1b[1;31m" in render(report, "text", colour=True)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_tables_escape_and_never_read_markup(terminal: bool) -> None:
+    # On a terminal, tables are drawn by rich when installed: a name must not be read as markup.
+    if terminal:
+        import rich  # noqa: F401 -- in the test extra: this path must run, never skip
+    stream: io.StringIO = _Terminal() if terminal else io.StringIO()
+    rows = [{"name": "[bold red]pwned[/]", "path": "a\x1b[2J\n::error::b"}]
+    print_table(["name", "path"], rows, stream)
+    out = stream.getvalue()
+    assert "[bold red]pwned[/]" in out
+    assert "a\\x1b[2J\\n::error::b" in out
+    assert "\x1b[2J" not in out and "\n::" not in out
