@@ -173,6 +173,9 @@ def test_second_ctrl_c_exits_at_once_without_traceback(big: dict[str, Path]) -> 
     finally:
         cli.kill()
     err = cli.err.decode(errors="replace")
-    assert code == 130, err
+    # 130 from the CLI's own exit; when the second signal lands while the interpreter is
+    # already shutting down (its handlers reset), SIGINT's default action ends the process:
+    # -2 here, which a shell reports as 130 too. Either way no traceback and no wait.
+    assert code in (130, -signal.SIGINT), err
     assert elapsed < STOP_BOUND
     assert "Traceback" not in err and "Exception ignored" not in err, err
