@@ -17,14 +17,16 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TextIO
 
-__all__ = ["EXIT_INTERRUPTED", "Interrupt"]
+__all__ = ["EXIT_INTERRUPTED", "Interrupt", "run_until_interrupted"]
 
 #: The shell's convention for a process ended by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
@@ -95,3 +97,37 @@ class Interrupt:
     def _hard_exit(self, signum: int, frame: object) -> None:
         self._say("modelsec: interrupted again: exiting now")
         os._exit(EXIT_INTERRUPTED)
+
+
+async def run_until_interrupted(
+    start: Callable[[threading.Event], Awaitable[None]], *, scanner: bool = True
+) -> bool:
+    """Run ``start(event)`` as a task under :class:`Interrupt`; True when Ctrl-C stopped it.
+
+    ``event`` is set on the first Ctrl-C; with ``scanner`` it is also the cancellation event of
+    every scan started inside (:func:`modelsec.scanner.cancel_on`: threads of the SDK's
+    ``scan_many`` see it too). A task stopped by Ctrl-C ends quietly; any other error is raised.
+
+    Example:
+        >>> async def work(event):
+        ...     return None
+        >>> asyncio.run(run_until_interrupted(work, scanner=False))
+        False
+    """
+    stopped: tuple[type[BaseException], ...] = (asyncio.CancelledError,)
+    with contextlib.ExitStack() as stack:
+        intr = stack.enter_context(Interrupt())
+        if scanner:
+            # Imported only when local files are scanned: the scanner is not light.
+            from modelsec.scanner import ScanCancelled, cancel_on
+
+            stack.enter_context(cancel_on(intr.event))
+            stopped = (asyncio.CancelledError, ScanCancelled)
+        work = asyncio.ensure_future(start(intr.event))
+        intr.watch(work)
+        try:
+            await work
+        except stopped:
+            if not intr.interrupted:
+                raise
+    return intr.interrupted

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shlex
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +43,14 @@ from modelsec.cli.formats import (
     render,
     safe_text,
 )
-from modelsec.cli.interrupt import EXIT_INTERRUPTED, Interrupt
+from modelsec.cli.gate import (
+    INTERRUPTED,
+    NOTHING_SCANNED,
+    interrupted_result,
+    mark_nothing_judged,
+    reject_empty,
+)
+from modelsec.cli.interrupt import EXIT_INTERRUPTED, run_until_interrupted
 from modelsec.cli.progress import Progress
 from modelsec.client import AsyncModelSecurityClient
 from modelsec.errors import AISecSDKException, ScanTimeoutError
@@ -217,34 +223,6 @@ async def resolve_group(
 
 def _value(x: Any) -> Any:
     return getattr(x, "value", x)
-
-
-NOTHING_SCANNED = "NOTHING_SCANNED"
-
-
-def mark_nothing_judged(mr: ModelResult, *, nothing_judged: bool, allow_empty: bool) -> None:
-    """An ALLOWED verdict on a target in which no file was judged becomes an ERROR.
-
-    An empty directory, a folder of READMEs or a file the scanner did not recognise pass every
-    rule vacuously; in CI that is a wrong path or a broken checkout, never a pass. Such a
-    result is not ``settled``: it stays exit 2 even with ``--block-on-errors``.
-
-    Example:
-        >>> mr = ModelResult(target="./empty", outcome="ALLOWED", files_scanned=0)
-        >>> mark_nothing_judged(mr, nothing_judged=True, allow_empty=False)
-        >>> mr.outcome, mr.error_code
-        ('ERROR', 'NOTHING_SCANNED')
-    """
-    if not nothing_judged or allow_empty or mr.outcome != "ALLOWED":
-        return
-    mr.outcome = "ERROR"
-    mr.settled = False
-    mr.error_code = NOTHING_SCANNED
-    mr.error_message = (
-        f"nothing judged: no file here is a model the scanner could read "
-        f"({mr.files_scanned or 0} scanned, {mr.files_skipped or 0} skipped); "
-        "a wrong path or an empty checkout? (--allow-empty lets it pass)"
-    )
 
 
 def _violation_record(v: Violation) -> ViolationRecord:
@@ -562,21 +540,6 @@ async def run_offline(
 # ---------------------------------------------------------------------------------- Ctrl-C
 
 
-INTERRUPTED = "INTERRUPTED"
-
-
-def _interrupted_result(target: str, *, offline: bool) -> ModelResult:
-    return ModelResult(
-        target=target,
-        outcome="ERROR",
-        settled=False,
-        source_type="LOCAL" if offline or not is_remote(target) else None,
-        local_path=None if is_remote(target) else target,
-        error_code=INTERRUPTED,
-        error_message="not finished: interrupted (Ctrl-C)",
-    )
-
-
 async def run_interruptible(
     args: argparse.Namespace, report: Report, setup: OfflineSetup | None = None
 ) -> bool:
@@ -588,31 +551,20 @@ async def run_interruptible(
     """
     targets: list[str] = list(args.targets)
     slots: list[ModelResult | None] = [None] * len(targets)
-    stopped: tuple[type[BaseException], ...] = (asyncio.CancelledError,)
-    with contextlib.ExitStack() as stack:
-        intr = stack.enter_context(Interrupt())
-        if setup is not None or any(not is_remote(t) for t in targets):
-            # Only then is the scanner needed; its threads stop when the event is set.
-            from modelsec.scanner import ScanCancelled, cancel_on
 
-            stack.enter_context(cancel_on(intr.event))
-            stopped = (asyncio.CancelledError, ScanCancelled)
+    def start(cancel: threading.Event) -> Awaitable[None]:
         if setup is not None:
-            work = asyncio.ensure_future(run_offline(args, report, setup, slots, intr.event))
-        else:
-            work = asyncio.ensure_future(run_online(args, report, slots))
-        intr.watch(work)
-        try:
-            await work
-        except stopped:
-            if not intr.interrupted:
-                raise
-    if intr.interrupted:
+            return run_offline(args, report, setup, slots, cancel)
+        return run_online(args, report, slots)
+
+    scanner = setup is not None or any(not is_remote(t) for t in targets)
+    interrupted = await run_until_interrupted(start, scanner=scanner)
+    if interrupted:
         report.results = [
-            s if s is not None else _interrupted_result(t, offline=setup is not None)
+            s if s is not None else interrupted_result(t, offline=setup is not None)
             for s, t in zip(slots, targets, strict=True)
         ]
-    return intr.interrupted
+    return interrupted
 
 
 # ---------------------------------------------------------------------------------- entry
@@ -658,38 +610,6 @@ def _redact(argv: Sequence[str]) -> list[str]:
         else:
             out.append(a)
     return out
-
-
-#: Flags whose empty value (an unset CI variable) would fall back to something weaker.
-_NO_EMPTY = (
-    ("group", "--group"),
-    ("policy", "--policy"),
-    ("output", "--output"),
-    ("client_id", "--client-id"),
-    ("client_secret", "--client-secret"),
-    ("tsg_id", "--tsg-id"),
-    ("api_endpoint", "--api-endpoint"),
-    ("data_endpoint", "--data-endpoint"),
-    ("mgmt_endpoint", "--mgmt-endpoint"),
-    ("token_endpoint", "--token-endpoint"),
-)
-
-
-def reject_empty(args: argparse.Namespace) -> None:
-    """``--group ""`` (an unset variable) is an error, never the default group; same for others.
-
-    Example:
-        >>> reject_empty(argparse.Namespace(group="  "))
-        Traceback (most recent call last):
-        ...
-        modelsec.cli.common.CLIError: --group is empty (an unset variable?): ...
-    """
-    for attr, flag in _NO_EMPTY:
-        value = getattr(args, attr, None)
-        if isinstance(value, str) and not value.strip():
-            raise CLIError(
-                f"{flag} is empty (an unset variable?): give a value or leave the flag out"
-            )
 
 
 def run(args: argparse.Namespace) -> int:
