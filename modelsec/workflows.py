@@ -147,8 +147,27 @@ class ScanResult:
 
     @property
     def is_allowed(self) -> bool:
-        """The scan settled ALLOWED."""
-        return self.error is None and self.outcome == EvalOutcome.ALLOWED
+        """The scan settled ALLOWED and judged at least one file (see :attr:`nothing_judged`)."""
+        allowed = self.error is None and self.outcome == EvalOutcome.ALLOWED
+        return allowed and not self.nothing_judged
+
+    @property
+    def nothing_judged(self) -> bool:
+        """No file of the target was judged, so an ALLOWED verdict proves nothing.
+
+        Local targets: no file of ``scan_details`` was SCANNED (an empty directory, only
+        non-model files, content the scanner could not identify). Remote targets: the settled
+        scan reports ``total_files_scanned == 0``. ``is_allowed`` is then False whatever the
+        outcome; ``modelsec scan`` reports an ERROR (exit 2) unless ``--allow-empty``.
+
+        Example:
+            >>> ScanResult(target="hf://org/model").nothing_judged  # no scan yet: not known
+            False
+        """
+        if self.scan_details is not None:
+            return all(f.modelscan_status != "SCANNED" for f in self.scan_details.files)
+        scan = self.scan
+        return scan is not None and scan.is_settled and scan.total_files_scanned == 0
 
     @property
     def is_blocked(self) -> bool:

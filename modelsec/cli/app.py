@@ -25,6 +25,7 @@ from modelsec.cli import demo
 from modelsec.cli.commands import policy as policy_commands
 from modelsec.cli.commands import resources, scan
 from modelsec.cli.common import CLIError, add_connection_options
+from modelsec.cli.formats import safe_text
 from modelsec.errors import AISecSDKException
 
 __all__ = ["build_parser", "main"]
@@ -108,7 +109,7 @@ def _setup_logging(verbosity: int) -> None:
 
 
 def _error(message: str) -> int:
-    text = " ".join(str(message).split())  # one line, whatever the message held
+    text = safe_text(" ".join(str(message).split()))  # one line, whatever the message held
     sys.stderr.write(f"modelsec: error: {text}\n")
     return 2
 

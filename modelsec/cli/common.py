@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
+from modelsec.cli.formats import safe_text
 from modelsec.client import AsyncModelSecurityClient
 
 __all__ = [
@@ -254,7 +255,7 @@ def _cell(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"))
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return safe_text(value)  # names and messages from the service reach a terminal
 
 
 def _dig(row: Mapping[str, Any], column: str) -> Any:
@@ -277,8 +278,9 @@ def _rich_table(columns: Sequence[str], rows: list[list[str]], stream: TextIO) -
     table = table_mod.Table(show_header=True, header_style="bold")
     for c in columns:
         table.add_column(c.upper())
+    text_cls = importlib.import_module("rich.text").Text
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(text_cls(cell) for cell in row))  # Text: no markup from the service
     console_mod.Console(file=stream).print(table)
     return True
 
@@ -321,7 +323,7 @@ def print_object(obj: Any, fmt: str, stream: TextIO | None = None) -> None:
     for key, value in data.items():
         if key == "extra" and not value:
             continue
-        out.write(f"{key.ljust(width)}  {_cell(value)}\n")
+        out.write(f"{safe_text(key).ljust(width)}  {_cell(value)}\n")
 
 
 def env_flag(name: str) -> bool:

@@ -7,7 +7,9 @@ no live callable is ever pickled) -- then scans both through the SDK over HTTP e
 would against the real service, and prints each verdict with its violations.
 
 Exit status 0 when the verdicts are the expected ones (benign ALLOWED, malicious BLOCKED),
-1 otherwise.
+1 otherwise. With ``--format json`` the document is the report of ``modelsec scan`` (one
+model BLOCKED, as expected) whose ``exit_code`` is the demo's own exit status, plus
+``"demo": {"passed": ..., "expected": ..., "got": ...}``.
 
 Example:
     $ modelsec demo
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modelsec.cli.common import CLIError
-from modelsec.cli.formats import ModelResult, Report, render
+from modelsec.cli.formats import ModelResult, Report, render, safe_text
 
 __all__ = ["add_parser", "run", "write_benign_model", "write_malicious_model"]
 
@@ -125,8 +127,8 @@ async def _demo(root: Path, settle_delay: float, out: Any) -> Report:
 
     benign = write_benign_model(root / "benign-model")
     malicious = write_malicious_model(root / "malicious-model")
-    out.write(f"wrote {benign}/ (model.safetensors, config.json)\n")
-    out.write(f"wrote {malicious}/ (model.pkl: a pickle that calls os.system on load)\n")
+    out.write(f"wrote {safe_text(benign)}/ (model.safetensors, config.json)\n")
+    out.write(f"wrote {safe_text(malicious)}/ (model.pkl: a pickle that calls os.system on load)\n")
     report = Report(mode="online", results=[], command_line="modelsec demo")
     async with Emulator(port=0, settle_delay=settle_delay, activation_delay=0.0) as emu:
         out.write(f"emulator listening on {emu.base_url} (the service, on loopback)\n\n")
@@ -143,7 +145,7 @@ async def _demo(root: Path, settle_delay: float, out: Any) -> Report:
         ) as client:
             group = await resolve_group(client, "Default LOCAL", source_type="LOCAL")
             assert not isinstance(group, str)
-            out.write(f"scanning both models with security group {group.name!r}...\n\n")
+            out.write(f"scanning both models with security group {safe_text(group.name)!r}...\n\n")
             slots: dict[str, ModelResult] = {}
             async for r in client.scan_many(
                 [str(benign), str(malicious)],
@@ -168,10 +170,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="modelsec-demo-") as tmp:
             report = asyncio.run(_demo(Path(tmp), args.settle_delay, out))
-    colour = args.format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    sys.stdout.write(render(report, args.format, colour=colour) + "\n")
     got = {Path(r.target).name: r.outcome for r in report.results}
     ok = got == EXPECTED
+    if args.format == "json":
+        # The demo passes when one model is BLOCKED: the document's exit code is the demo's.
+        doc = report.to_dict()
+        doc["exit_code"] = 0 if ok else 1
+        doc["demo"] = {"passed": ok, "expected": dict(EXPECTED), "got": got}
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        sys.stdout.write(render(report, args.format, colour=colour) + "\n")
     if ok:
         out.write(
             "\ndemo passed: the benign model is ALLOWED and the malicious one BLOCKED.\n"

@@ -50,7 +50,9 @@ JSON shape (``--format json``), stable and versioned::
     }
 
 SARIF puts each violation on the file it was found in (``physicalLocation.artifactLocation``:
-the target path joined with the violation's file for local models, the model URI otherwise),
+the target path joined with the violation's file for local models -- relative to the working
+directory with ``uriBaseId`` ``%SRCROOT%`` (declared in ``run.originalUriBaseIds``) when it lies
+under it, an absolute ``file:`` URI otherwise -- and the model URI for remote models),
 with the rule as ``ruleId`` (a stable slug of the rule name), the threat code and module/operator
 in ``properties``, and the remediation as the rule's ``help``/``helpUri``. A BLOCKING rule gives
 level ``error``, an ALLOWING one ``warning``. Scans that could not be judged become
@@ -92,6 +94,7 @@ __all__ = [
     "render_sarif",
     "render_text",
     "rule_id",
+    "safe_text",
 ]
 
 FORMATS = ("text", "json", "sarif", "junit", "cyclonedx")
@@ -244,6 +247,42 @@ class Report:
 # ---------------------------------------------------------------------------------- text
 
 
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(ch: str) -> str:
+    named = _NAMED_ESCAPES.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def safe_text(text: object) -> str:
+    """Untrusted text (names from inside a model, messages from the service) fit for a terminal.
+
+    Every character that is not printable -- ESC and the other C0/C1 controls, newlines, bidi
+    overrides and other format characters -- is written as a Python escape. A file name can
+    then neither rewrite the screen nor start a line that GitHub Actions reads as a workflow
+    command (``::error::...``). Every text output of the CLI (reports, tables, errors) prints
+    such strings through this one function; JSON and SARIF are escaped by the JSON encoder.
+
+    Example:
+        >>> safe_text("model\\x1b[2J\\n::error::pwned.pkl")
+        'model\\\\x1b[2J\\\\n::error::pwned.pkl'
+        >>> safe_text("caf\\u00e9 \\u202egnp.exe")
+        'café \\\\u202egnp.exe'
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in value)
+
+
 _COLOURS = {"ALLOWED": "32", "BLOCKED": "31", "ERROR": "33", "TIMEOUT": "33"}
 
 
@@ -262,13 +301,14 @@ def render_text(report: Report, *, colour: bool = False) -> str:
         1 model: 1 allowed
     """
     lines: list[str] = []
+    t = safe_text  # every string below may come from a model or the service
     for r in report.results:
-        head = f"{_paint(f'{r.outcome:<8}', r.outcome, colour)} {r.target}"
+        head = f"{_paint(f'{t(r.outcome):<8}', r.outcome, colour)} {t(r.target)}"
         extra = []
         if r.security_group_name:
-            extra.append(f"group {r.security_group_name}")
+            extra.append(f"group {t(r.security_group_name)}")
         if r.scan_uuid:
-            extra.append(f"scan {r.scan_uuid}")
+            extra.append(f"scan {t(r.scan_uuid)}")
         if r.eval_summary:
             s = r.eval_summary
             extra.append(f"{s.get('rules_failed', 0)}/{s.get('total_rules', 0)} rules failed")
@@ -276,17 +316,20 @@ def render_text(report: Report, *, colour: bool = False) -> str:
             head += f"  ({', '.join(extra)})"
         lines.append(head.rstrip())
         if r.error_code or r.error_message:
-            lines.append(f"  error: {r.error_code or 'ERROR'}: {r.error_message or ''}".rstrip())
+            code, message = t(r.error_code or "ERROR"), t(r.error_message or "")
+            lines.append(f"  error: {code}: {message}".rstrip())
         for v in r.violations:
             where = []
             if v.file:
-                where.append(v.file)
+                where.append(t(v.file))
             if v.threat:
-                where.append(v.threat)
+                where.append(t(v.threat))
             suffix = f" [{', '.join(where)}]" if where else ""
-            lines.append(f"  - {v.rule_instance_state} {v.rule_name}: {v.description}{suffix}")
+            lines.append(
+                f"  - {t(v.rule_instance_state)} {t(v.rule_name)}: {t(v.description)}{suffix}"
+            )
             for step in v.remediation_steps[:3]:
-                lines.append(f"      fix: {step}")
+                lines.append(f"      fix: {t(step)}")
     s = report.summary()
     parts = [
         f"{s[k]} {label}"
@@ -328,28 +371,41 @@ def rule_id(rule_name: str) -> str:
 
 _URI_SAFE = "/:@!$&'()*+,;=-._~"
 
+#: The base of relative artifact URIs: the working directory of the run (a checkout's root in
+#: CI), declared in ``run.originalUriBaseIds`` as code-scanning tools expect.
+SRCROOT = "%SRCROOT%"
 
-def _uri(path: str) -> str:
-    """A SARIF ``uri-reference`` for a local path (relative to the cwd when inside it)."""
-    p = Path(path)
+
+def _artifact(path: str) -> dict[str, str]:
+    """A SARIF ``artifactLocation`` for a local path.
+
+    Under the working directory: a relative ``uri`` with ``uriBaseId`` ``%SRCROOT%``; elsewhere
+    an absolute ``file:`` URI.
+
+    Example:
+        >>> _artifact(os.path.join(os.getcwd(), "models", "a b.pkl"))
+        {'uri': 'models/a%20b.pkl', 'uriBaseId': '%SRCROOT%'}
+        >>> _artifact("/elsewhere/m.pkl") if not os.getcwd().startswith("/elsewhere") else 0
+        {'uri': 'file:///elsewhere/m.pkl'}
+    """
+    p = Path(os.path.abspath(path))
     try:
-        rel = p.resolve().relative_to(Path.cwd().resolve())
-        text = rel.as_posix()
+        rel = p.relative_to(Path(os.path.abspath(os.getcwd())))
     except (ValueError, OSError):
-        text = p.as_posix()
-    return quote(text, safe=_URI_SAFE)
+        return {"uri": "file://" + quote(p.as_posix(), safe=_URI_SAFE)}
+    return {"uri": quote(rel.as_posix(), safe=_URI_SAFE), "uriBaseId": SRCROOT}
 
 
-def _location_of(result: ModelResult, file: str | None) -> str:
+def _location_of(result: ModelResult, file: str | None) -> dict[str, str]:
     if result.local_path is not None:
         base = result.local_path
         if file and os.path.isdir(base):
-            return _uri(os.path.join(base, file.lstrip("/")))
-        return _uri(base)
+            return _artifact(os.path.join(base, file.lstrip("/")))
+        return _artifact(base)
     target = result.target.rstrip("/")
     if file:
-        return quote(f"{target}/{file.lstrip('/')}", safe=_URI_SAFE + "%")
-    return quote(target, safe=_URI_SAFE + "%")
+        return {"uri": quote(f"{target}/{file.lstrip('/')}", safe=_URI_SAFE + "%")}
+    return {"uri": quote(target, safe=_URI_SAFE + "%")}
 
 
 def render_sarif(report: Report) -> str:
@@ -409,7 +465,7 @@ def render_sarif(report: Report) -> str:
                     "kind": "fail",
                     "message": {"text": text},
                     "locations": [
-                        {"physicalLocation": {"artifactLocation": {"uri": _location_of(r, v.file)}}}
+                        {"physicalLocation": {"artifactLocation": _location_of(r, v.file)}}
                     ],
                     "partialFingerprints": {
                         "modelsecViolation/v1": "|".join(
@@ -429,7 +485,7 @@ def render_sarif(report: Report) -> str:
                         + (f": {r.error_message}" if r.error_message else "")
                     },
                     "locations": [
-                        {"physicalLocation": {"artifactLocation": {"uri": _location_of(r, None)}}}
+                        {"physicalLocation": {"artifactLocation": _location_of(r, None)}}
                     ],
                     "properties": {"target": r.target, "outcome": r.outcome},
                 }
@@ -444,27 +500,26 @@ def render_sarif(report: Report) -> str:
     }
     if report.command_line:
         invocation["commandLine"] = report.command_line
-    log = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "modelsec",
-                        "version": __version__,
-                        "semanticVersion": __version__,
-                        "informationUri": INFORMATION_URI,
-                        "rules": rules,
-                    }
-                },
-                "automationDetails": {"id": f"modelsec/{report.mode}/"},
-                "invocations": [invocation],
-                "results": results,
-                "properties": {"mode": report.mode, "summary": report.summary()},
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "modelsec",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": INFORMATION_URI,
+                "rules": rules,
             }
-        ],
+        },
+        "automationDetails": {"id": f"modelsec/{report.mode}/"},
+        "invocations": [invocation],
+        "results": results,
+        "properties": {"mode": report.mode, "summary": report.summary()},
     }
+    located = [loc for item in [*results, *notifications] for loc in item["locations"]]
+    if any("uriBaseId" in loc["physicalLocation"]["artifactLocation"] for loc in located):
+        cwd = Path(os.path.abspath(os.getcwd())).as_uri().rstrip("/") + "/"
+        run["originalUriBaseIds"] = {SRCROOT: {"uri": cwd}}
+    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, indent=2, default=str)
 
 
@@ -512,8 +567,8 @@ def render_junit(report: Report) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=f"modelsec.{(r.source_type or 'model').lower()}",
-            name=r.target,
+            classname=safe_text(f"modelsec.{(r.source_type or 'model').lower()}"),
+            name=safe_text(r.target),
             time=f"{r.duration_seconds or 0.0:.3f}",
         )
         code = r.exit_code(block_on_errors=report.block_on_errors)
@@ -521,15 +576,20 @@ def render_junit(report: Report) -> str:
         if code == EXIT_BLOCKED:
             first = r.violations[0].description if r.violations else r.error_message or ""
             el = ET.SubElement(
-                case, "failure", message=f"{r.outcome}: {first}".strip(), type=r.outcome
+                case,
+                "failure",
+                message=safe_text(f"{r.outcome}: {first}".strip()),
+                type=safe_text(r.outcome),
             )
             el.text = details
         elif code == EXIT_ERROR:
             el = ET.SubElement(
                 case,
                 "error",
-                message=f"{r.outcome}: {r.error_code or ''} {r.error_message or ''}".strip(),
-                type=r.error_code or r.outcome,
+                message=safe_text(
+                    f"{r.outcome}: {r.error_code or ''} {r.error_message or ''}".strip()
+                ),
+                type=safe_text(r.error_code or r.outcome),
             )
             el.text = details
         if details and code == EXIT_ALLOWED:
@@ -540,6 +600,8 @@ def render_junit(report: Report) -> str:
 
 
 def _case_details(r: ModelResult) -> str:
+    # XML 1.0 cannot hold control characters at all, and JUnit text ends up in CI logs:
+    # every line is escaped with safe_text (our own newlines join them).
     lines = []
     if r.scan_uuid:
         lines.append(f"scan {r.scan_uuid} (group {r.security_group_name or '?'})")
@@ -552,7 +614,7 @@ def _case_details(r: ModelResult) -> str:
             + (f" [{where}]" if where else "")
         )
         lines.extend(f"  fix: {step}" for step in v.remediation_steps)
-    return "\n".join(lines)
+    return "\n".join(safe_text(line) for line in lines)
 
 
 # ---------------------------------------------------------------------------------- dispatch

@@ -13,7 +13,7 @@ Example:
 
 Public names: :func:`scan_path`, :func:`scan_path_async`, :func:`scan_file`,
 :class:`ScanLimits`, :data:`SUPPORTED_FORMATS`, :data:`SCANNER_VERSION`,
-:class:`TooManyFilesError`.
+:class:`TooManyFilesError`, :class:`ScanCancelled` and :func:`cancel_on` (stop a running scan).
 """
 
 from modelsec.scanner.api import (
@@ -23,6 +23,7 @@ from modelsec.scanner.api import (
     scan_path,
     scan_path_async,
 )
+from modelsec.scanner.cancel import ScanCancelled, cancel_on
 from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
 from modelsec.scanner.walk import TooManyFilesError
 
@@ -30,8 +31,10 @@ __all__ = [
     "DEFAULT_LIMITS",
     "SCANNER_VERSION",
     "SUPPORTED_FORMATS",
+    "ScanCancelled",
     "ScanLimits",
     "TooManyFilesError",
+    "cancel_on",
     "scan_file",
     "scan_path",
     "scan_path_async",

@@ -6,12 +6,14 @@ import datetime as _dt
 import functools
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Sequence
 
 import anyio.to_thread
 
 from modelsec._version import __version__
+from modelsec.scanner import cancel as _cancel
 from modelsec.scanner.dispatch import scan_source
 from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
 from modelsec.scanner.report import FileContext, ScanAbort, clip, printable
@@ -62,13 +64,14 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
 _CHUNK = 1 << 20
 
 
-def _sha256_file(path: str) -> tuple[str, int]:
+def _sha256_file(path: str, cancel: threading.Event | None = None) -> tuple[str, int]:
     h = hashlib.sha256()
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
     total = 0
     with open(path, "rb", buffering=0) as fp:
         while True:
+            _cancel.check(cancel)
             n = fp.readinto(buf)
             if not n:
                 break
@@ -82,8 +85,17 @@ def _synthetic_id(kind: str, rel: str) -> str:
     return hashlib.sha256(f"{kind}:{rel}".encode()).hexdigest()
 
 
-def scan_file(path: str, rel: str, limits: ScanLimits = DEFAULT_LIMITS) -> FileScanData:
+def scan_file(
+    path: str,
+    rel: str,
+    limits: ScanLimits = DEFAULT_LIMITS,
+    *,
+    cancel: threading.Event | None = None,
+) -> FileScanData:
     """Scan one regular file; ``rel`` is its path as reported (relative to the scan root).
+
+    Once ``cancel`` is set, the next read raises
+    :class:`~modelsec.scanner.cancel.ScanCancelled`.
 
     ``blob_id`` is the sha256 of the content (hex): the same bytes get the same id wherever
     they sit, which is what the service uses blob ids for.
@@ -98,7 +110,7 @@ def scan_file(path: str, rel: str, limits: ScanLimits = DEFAULT_LIMITS) -> FileS
     """
     rel = clip(rel, 1024)
     try:
-        digest, size = _sha256_file(path)
+        digest, size = _sha256_file(path, cancel)
     except OSError as exc:
         return FileScanData(
             file_path=rel,
@@ -122,7 +134,7 @@ def scan_file(path: str, rel: str, limits: ScanLimits = DEFAULT_LIMITS) -> FileS
             error_message=msg,
         )
     try:
-        with open(path, "rb") as fp:
+        with _cancel.open_binary(path, cancel) as fp:
             src = ByteSource.from_file(fp, size)
             scan_source(ctx, src, rel, rel, 0, fp=fp)
     except ScanAbort as exc:
@@ -168,7 +180,9 @@ def _entry_issue(
     )
 
 
-def _scan_entry(entry: Entry, limits: ScanLimits) -> FileScanData:
+def _scan_entry(
+    entry: Entry, limits: ScanLimits, cancel: threading.Event | None = None
+) -> FileScanData:
     rel = clip(entry.rel, 1024)
     target = printable(entry.link_target or "")
     if entry.kind == "symlink":
@@ -212,7 +226,7 @@ def _scan_entry(entry: Entry, limits: ScanLimits) -> FileScanData:
 
     pointer = lfs_pointer(entry.path)
     if pointer is not None:
-        digest, size = _sha256_file(entry.path)
+        digest, size = _sha256_file(entry.path, cancel)
         return FileScanData(
             file_path=rel,
             modelscan_status=ModelScanStatus.ERROR,
@@ -233,7 +247,7 @@ def _scan_entry(entry: Entry, limits: ScanLimits) -> FileScanData:
             ],
             error_message="Git LFS pointer: file content not present",
         )
-    return scan_file(entry.path, rel, limits)
+    return scan_file(entry.path, rel, limits, cancel=cancel)
 
 
 def scan_path(
@@ -244,12 +258,16 @@ def scan_path(
     ignore_patterns: Sequence[str] | None = None,
     limits: ScanLimits | None = None,
     max_file_bytes: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> ScanDetails:
     """Scan a model file or directory offline and return the LOCAL scan's ``scan_details``.
 
     Nothing is ever unpickled, imported or executed; archives are read in memory. Raises
     :class:`~modelsec.scanner.walk.TooManyFilesError` (a ``PayloadError``) when more than
     ``max_files`` files remain after the patterns, and ``FileNotFoundError`` for a bad path.
+    Once ``cancel`` (default: the event of an enclosing
+    :func:`~modelsec.scanner.cancel.cancel_on`) is set, the scan stops at its next read with
+    :class:`~modelsec.scanner.cancel.ScanCancelled`.
 
     Example:
         >>> import tempfile, pathlib
@@ -268,13 +286,19 @@ def scan_path(
         lim = evolve(lim, max_file_bytes=max_file_bytes)
     if max_files < 1:
         raise ValueError("max_files must be at least 1")
+    event = cancel if cancel is not None else _cancel.current()
+    _cancel.check(event)
     entries = walk(
         os.fspath(path),
         allow_patterns=allow_patterns,
         ignore_patterns=ignore_patterns,
         max_files=max_files,
     )
-    files = [_scan_entry(e, lim) for e in entries]
+    files = []
+    for e in entries:
+        _cancel.check(event)
+        files.append(_scan_entry(e, lim, event))
+    _cancel.check(event)
     from modelsec.scanner.repository import analyse_repository  # code loaders execute
 
     analyse_repository(os.fspath(path), entries, files, lim)
@@ -303,8 +327,11 @@ async def scan_path_async(
     ignore_patterns: Sequence[str] | None = None,
     limits: ScanLimits | None = None,
     max_file_bytes: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> ScanDetails:
     """:func:`scan_path` in a worker thread, so an event loop keeps running meanwhile.
+
+    The thread cannot be interrupted: to stop the scan early, set ``cancel``.
 
     Example:
         >>> import anyio, tempfile
@@ -320,5 +347,6 @@ async def scan_path_async(
         ignore_patterns=ignore_patterns,
         limits=limits,
         max_file_bytes=max_file_bytes,
+        cancel=cancel,
     )
     return await anyio.to_thread.run_sync(call)

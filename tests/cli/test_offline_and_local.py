@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelsec.cli import main
-from modelsec.cli.demo import malicious_pickle
+from modelsec.cli.demo import malicious_pickle, write_benign_model
 from modelsec.cli.formats import ModelResult, Report, ViolationRecord, render
 from tests.cli.conftest import base_env, run_cli
 from tests.cli.test_scan_e2e import check_report_shape, validate_sarif
@@ -96,9 +96,8 @@ def test_missing_credentials_one_line(tmp_path: Path) -> None:
 
 
 def test_offline_exit_codes_and_formats(tmp_path: Path) -> None:
-    good = tmp_path / "good"
-    good.mkdir()
-    (good / "config.json").write_text("{}")
+    # a real benign model: a folder with only config.json is judged by nothing (exit 2)
+    good = write_benign_model(tmp_path / "good")
     bad = tmp_path / "bad.pkl"
     bad.write_bytes(malicious_pickle())
     r = run_cli("scan", "--offline", str(good))

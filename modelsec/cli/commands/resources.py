@@ -39,6 +39,7 @@ from modelsec.cli.common import (
     print_object,
     read_json_arg,
 )
+from modelsec.cli.formats import safe_text
 from modelsec.client import AsyncModelSecurityClient
 
 __all__ = ["add_parsers"]
@@ -83,9 +84,9 @@ def _page_size(limit: int | None) -> int:
 async def _collect(paginator: Any, limit: int | None) -> list[Any]:
     items: list[Any] = []
     async for item in paginator:
-        if limit is not None and len(items) >= limit:
-            break
         items.append(item)
+        if limit is not None and len(items) >= limit:
+            break  # now, before the paginator asks for a page nobody will read
     return items
 
 
@@ -95,7 +96,7 @@ def _show_list(items: list[Any], args: argparse.Namespace, kind: str) -> None:
             print_items(items, "json", ())
         else:
             for item in items:
-                sys.stdout.write(f"{item}\n")
+                sys.stdout.write(f"{safe_text(item)}\n")
         return
     print_items(items, args.format, COLUMNS[kind])
 
@@ -381,7 +382,18 @@ async def _groups_set_rule(c: AsyncModelSecurityClient, a: argparse.Namespace) -
     result = await c.security_groups.update_rule_instance(
         a.uuid, ri, state=a.state, field_values=fields
     )
-    print_object(result, a.format)
+    if a.format == "json":
+        print_object(result, a.format)
+        return
+    # A person reads this: the rule, its state and its values, not the whole wire object.
+    state = getattr(result.state, "value", result.state)
+    sys.stdout.write(
+        f"{safe_text(result.rule.name)}: {safe_text(state)} "
+        f"(security group {safe_text(result.security_group_uuid)})\n"
+    )
+    for key, value in sorted(result.field_values.items()):
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        sys.stdout.write(f"  {safe_text(key)}: {safe_text(shown)}\n")
 
 
 async def _groups_rule_versions(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
@@ -659,7 +671,7 @@ async def _pypi_auth(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None
         data = {"url": url, "expires_at": auth.expires_at}
         print_object(data, "json")
     else:
-        sys.stdout.write(f"{url}\n")
+        sys.stdout.write(f"{safe_text(url)}\n")
         sys.stderr.write(f"expires at {auth.expires_at.isoformat()}\n")
         if not a.show_secret:
             sys.stderr.write("(credential redacted; --show-secret prints the usable URL)\n")

@@ -8,7 +8,9 @@ Examples::
     modelsec scan --offline ./models/bert --policy policy.json
 
 Exit status: 0 every model ALLOWED, 1 some model BLOCKED, 2 an error or a timeout
-(``--block-on-errors``: a scan that settled ERROR counts as BLOCKED).
+(``--block-on-errors``: a scan that settled ERROR counts as BLOCKED). A target in which the
+scanner judged no file (an empty directory, only non-model files) is never a pass: it is an
+ERROR (``NOTHING_SCANNED``, exit 2) unless ``--allow-empty``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import asyncio
 import os
 import shlex
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +35,22 @@ from modelsec.cli.common import (
     parse_labels,
     source_type_of,
 )
-from modelsec.cli.formats import FORMATS, ModelResult, Report, ViolationRecord, render
+from modelsec.cli.formats import (
+    FORMATS,
+    ModelResult,
+    Report,
+    ViolationRecord,
+    render,
+    safe_text,
+)
+from modelsec.cli.gate import (
+    INTERRUPTED,
+    NOTHING_SCANNED,
+    interrupted_result,
+    mark_nothing_judged,
+    reject_empty,
+)
+from modelsec.cli.interrupt import EXIT_INTERRUPTED, run_until_interrupted
 from modelsec.cli.progress import Progress
 from modelsec.client import AsyncModelSecurityClient
 from modelsec.errors import AISecSDKException, ScanTimeoutError
@@ -45,7 +63,9 @@ exit status:
   0  every model ALLOWED
   1  some model BLOCKED (with --block-on-errors, also a scan that ended in ERROR)
   2  an error or a timeout: a scan ended in ERROR, did not settle within --timeout,
-     or could not be run (credentials, network, bad arguments)
+     or could not be run (credentials, network, bad arguments); also a target in which
+     no file was judged (empty, or no model file in it) unless --allow-empty
+  130  interrupted (Ctrl-C): the verdicts that finished are still reported
 
 examples:
   modelsec scan hf://my-org/my-model
@@ -134,6 +154,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--block-on-errors",
         action="store_true",
         help="a scan that ends in ERROR counts as BLOCKED (exit 1 instead of 2)",
+    )
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let a target in which no file was judged (an empty directory, no model file) "
+        "pass when its verdict is ALLOWED (default: it is an ERROR, exit 2)",
     )
     out = p.add_argument_group("output")
     out.add_argument(
@@ -224,8 +250,14 @@ def _violation_record(v: Violation) -> ViolationRecord:
     )
 
 
-def from_scan_result(result: Any, *, group_name: str | None = None) -> ModelResult:
-    """A :class:`~modelsec.workflows.ScanResult` -> the neutral :class:`ModelResult`."""
+def from_scan_result(
+    result: Any, *, group_name: str | None = None, allow_empty: bool = False
+) -> ModelResult:
+    """A :class:`~modelsec.workflows.ScanResult` -> the neutral :class:`ModelResult`.
+
+    An ALLOWED result that judged no file (``result.nothing_judged``) becomes an ERROR unless
+    ``allow_empty`` (see :func:`mark_nothing_judged`).
+    """
     target: str = result.target
     remote = is_remote(target)
     try:
@@ -281,21 +313,37 @@ def from_scan_result(result: Any, *, group_name: str | None = None) -> ModelResu
     mr.violations = [_violation_record(v) for v in result.violations]
     if result.scan_details is not None:
         mr.files = list(result.scan_details.to_dict(exclude_none=True).get("files") or [])
+    details = getattr(result, "scan_details", None)
+    if details is not None:  # our own scanner's counts, whatever the service echoed
+        mr.files_scanned = details.total_files_scanned
+        mr.files_skipped = details.total_files_skipped
+    mark_nothing_judged(
+        mr,
+        nothing_judged=bool(getattr(result, "nothing_judged", False)),
+        allow_empty=allow_empty,
+    )
     return mr
 
 
-async def run_online(args: argparse.Namespace, report: Report) -> None:
-    """Scan every target through the service; fills ``report.results`` in input order."""
+async def run_online(
+    args: argparse.Namespace, report: Report, slots: list[ModelResult | None] | None = None
+) -> None:
+    """Scan every target through the service; fills ``report.results`` in input order.
+
+    ``slots`` (one per target) receives each verdict as it arrives, so that an interrupted run
+    still has the ones that finished.
+    """
     targets: list[str] = list(args.targets)
     labels = parse_labels(args.label) or None
     for t in targets:
         source_type_of(t)  # fail early on URIs we cannot route
-    slots: list[ModelResult | None] = [None] * len(targets)
+    if slots is None:
+        slots = [None] * len(targets)
     async with make_client(args) as client:
         # target index -> group uuid, grouped so each group is one scan_many batch.
         buckets: dict[str, list[int]] = {}
         names: dict[str, str | None] = {}
-        if args.group:
+        if args.group is not None:
             g = await resolve_group(client, args.group)
             gid = g if isinstance(g, str) else g.uuid
             names[gid] = None if isinstance(g, str) else g.name
@@ -347,7 +395,7 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
                 labels=labels,
                 journal=args.journal,
             ):
-                mr = from_scan_result(r, group_name=names.get(gid))
+                mr = from_scan_result(r, group_name=names.get(gid), allow_empty=args.allow_empty)
                 slots[indexes[r.index]] = mr
 
         async with progress:
@@ -397,12 +445,12 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     remote = [t for t in args.targets if is_remote(t)]
     if remote:
         raise CLIError(f"--offline scans local paths only, not {remote[0]!r}")
-    if args.group and not args.policy:
+    if args.group is not None and args.policy is None:
         raise CLIError("--offline --group NAME needs --policy FILE (the file that holds the group)")
     if args.journal:
         raise CLIError("--journal records scans of the service; --offline makes none")
     try:
-        policy = load_policy(args.policy, group=args.group) if args.policy else None
+        policy = load_policy(args.policy, group=args.group) if args.policy is not None else None
     except PolicyFileError as exc:
         raise CLIError(f"policy {args.policy}: {exc}") from exc
     except OSError as exc:
@@ -419,15 +467,26 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     )
 
 
-async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSetup) -> None:
-    """Scan local paths with :mod:`modelsec.scanner` and judge them with :mod:`modelsec.policy`."""
+async def run_offline(
+    args: argparse.Namespace,
+    report: Report,
+    setup: OfflineSetup,
+    slots: list[ModelResult | None] | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Scan local paths with :mod:`modelsec.scanner` and judge them with :mod:`modelsec.policy`.
+
+    ``slots`` receives each verdict as it is made; once ``cancel`` is set, scans stop at their
+    next read and the targets not finished keep an empty slot.
+    """
     from modelsec.policy import evaluate_scan
-    from modelsec.scanner import scan_path_async
+    from modelsec.scanner import ScanCancelled, scan_path_async
 
     instances, customs, labels = setup.instances, setup.customs, setup.labels
     group_name, absolute = setup.group_name, setup.absolute
     targets: list[str] = list(args.targets)
-    slots: list[ModelResult | None] = [None] * len(targets)
+    if slots is None:
+        slots = [None] * len(targets)
     done = failed = 0
     sem = asyncio.Semaphore(max(1, args.concurrency))
     progress = Progress(
@@ -437,6 +496,8 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
     async def one(i: int, target: str) -> None:
         nonlocal done, failed
         async with sem:
+            if cancel is not None and cancel.is_set():
+                return  # interrupted before it started
             mr = ModelResult(
                 target=target,
                 outcome="ERROR",
@@ -450,7 +511,10 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
                     target,
                     allow_patterns=args.allow_pattern,
                     ignore_patterns=args.ignore_pattern,
+                    cancel=cancel,
                 )
+            except ScanCancelled:
+                return  # interrupted: no verdict
             except FileNotFoundError:
                 mr.settled = False
                 mr.error_code = "FileNotFoundError"
@@ -478,6 +542,11 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
                 mr.files_skipped = details.total_files_skipped
                 mr.files = list(wire.get("files") or [])
                 mr.violations = [_offline_violation(v) for v in ev.violations]
+                mark_nothing_judged(
+                    mr,
+                    nothing_judged=all(f.modelscan_status != "SCANNED" for f in details.files),
+                    allow_empty=args.allow_empty,
+                )
             mr.duration_seconds = time.monotonic() - t0
             slots[i] = mr
             done += 1
@@ -487,6 +556,36 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
     async with progress:
         await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
     report.results = [s for s in slots if s is not None]
+
+
+# ---------------------------------------------------------------------------------- Ctrl-C
+
+
+async def run_interruptible(
+    args: argparse.Namespace, report: Report, setup: OfflineSetup | None = None
+) -> bool:
+    """Run the scans with Ctrl-C handled (see :mod:`modelsec.cli.interrupt`); True if pressed.
+
+    On the first Ctrl-C local scans stop at their next read, waits on the service are
+    cancelled, and ``report.results`` holds the verdicts that finished plus an ``INTERRUPTED``
+    error for every other target.
+    """
+    targets: list[str] = list(args.targets)
+    slots: list[ModelResult | None] = [None] * len(targets)
+
+    def start(cancel: threading.Event) -> Awaitable[None]:
+        if setup is not None:
+            return run_offline(args, report, setup, slots, cancel)
+        return run_online(args, report, slots)
+
+    scanner = setup is not None or any(not is_remote(t) for t in targets)
+    interrupted = await run_until_interrupted(start, scanner=scanner)
+    if interrupted:
+        report.results = [
+            s if s is not None else interrupted_result(t, offline=setup is not None)
+            for s, t in zip(slots, targets, strict=True)
+        ]
+    return interrupted
 
 
 # ---------------------------------------------------------------------------------- entry
@@ -536,6 +635,7 @@ def _redact(argv: Sequence[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``modelsec scan``; returns the exit status."""
+    reject_empty(args)
     if args.policy and not args.offline:
         raise CLIError("--policy applies to --offline scans; online scans use --group")
     if args.timeout <= 0:
@@ -556,11 +656,20 @@ def run(args: argparse.Namespace) -> int:
         block_on_errors=args.block_on_errors,
         command_line=shlex.join(["modelsec", *_redact(argv)]),
     )
-    if args.offline:
-        setup = prepare_offline(args)
-        asyncio.run(run_offline(args, report, setup))
-    else:
-        asyncio.run(run_online(args, report))
+    setup = prepare_offline(args) if args.offline else None
+    interrupted = asyncio.run(run_interruptible(args, report, setup))
     report.finished_at = report.started_at.__class__.now(report.started_at.tzinfo)
+    if args.format != "text" and not args.output and not args.quiet:
+        # The report fills stdout; the log reader still learns why the gate failed.
+        for r in report.results:
+            if r.error_code == NOTHING_SCANNED:
+                sys.stderr.write(
+                    f"modelsec: nothing judged in {safe_text(r.target)} (no model file read; "
+                    "--allow-empty lets it pass)\n"
+                )
     emit(report, args)
+    if interrupted:
+        left = sum(1 for r in report.results if r.error_code == INTERRUPTED)
+        sys.stderr.write(f"modelsec: interrupted: {left} of {len(report.results)} not finished\n")
+        return EXIT_INTERRUPTED
     return report.exit_code
