@@ -66,7 +66,7 @@ IDEMPOTENCY_LABEL = "modelsec_request_id"
 
 Target = Union[str, "os.PathLike[str]"]
 
-_REMOTE_SCHEMES = ("hf://", "s3://", "gs://", "https://", "http://")
+_REMOTE_SCHEMES = ("hf://", "s3://", "gs://", "az://", "https://", "http://")
 
 
 def source_type_of(target: Target) -> SourceType:
@@ -92,8 +92,13 @@ def source_type_of(target: Target) -> SourceType:
         return SourceType.AZURE
     if re.match(r"^https://[^/]+\.jfrog\.io/", lowered):
         return SourceType.ARTIFACTORY
-    if lowered.startswith("https://") and "/-/ml/models/" in lowered:
+    if re.match(r"^https?://", lowered) and "/-/ml/models/" in lowered:
         return SourceType.GITLAB
+    # Object storage the client reads itself (modelsec.sources): az://, Artifactory paths.
+    if lowered.startswith("az://"):
+        return SourceType.AZURE
+    if re.match(r"^https?://[^/]+/artifactory/", lowered):
+        return SourceType.ARTIFACTORY
     return SourceType.LOCAL
 
 
@@ -166,9 +171,24 @@ def _scan_local(
     text: str,
     allow_patterns: Sequence[str] | None,
     ignore_patterns: Sequence[str] | None,
+    download_dir: str | None = None,
 ) -> tuple[str, ScanDetails]:
-    """Check, resolve and scan a local path (runs in a worker thread: all of it is file I/O)."""
-    # Lazy import: the SDK never imports the scanner unless a local scan is asked for.
+    """Check, resolve and scan a local path, or read and scan a model in object storage or a
+    registry (runs in a worker thread: all of it is blocking I/O). Returns the ``model_uri``
+    (a storage URI as given) and the ``scan_details``."""
+    # Lazy imports: the SDK never imports the scanner unless a client-side scan is asked for.
+    from modelsec.sources.uri import is_storage_uri
+
+    if is_storage_uri(text):
+        from modelsec.sources import scan_uri
+
+        details = scan_uri(
+            text,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            download_dir=download_dir,
+        )
+        return text, details
     from modelsec.scanner import scan_path
 
     path = Path(text)
@@ -193,7 +213,7 @@ class _ScanJob:
         self,
         client: AsyncModelSecurityClient,
         *,
-        security_group_uuid: str,
+        security_group_uuid: str | None,
         wait: bool,
         timeout: float | None,
         poll_interval: float | None,
@@ -207,7 +227,10 @@ class _ScanJob:
         errors_as_results: bool = False,
         create_attempts: int = 8,
         read_attempts: int = 8,
+        download_dir: str | None = None,
     ) -> None:
+        self.download_dir = download_dir
+        self._default_groups: dict[str, str] = {}
         self.client = client
         self.security_group_uuid = security_group_uuid
         self.wait = wait
@@ -227,16 +250,17 @@ class _ScanJob:
     async def run(self, target: Target, index: int) -> ScanResult:
         text = os.fspath(target)
         details: ScanDetails | None = None
-        if _is_remote(text):
+        group = self.security_group_uuid or await self._default_group(text)
+        if _is_remote(text) and not _is_storage(text):
             model_uri = text
             allow, ignore = self.allow_patterns, self.ignore_patterns
         else:
             model_uri, details = await anyio.to_thread.run_sync(
-                _scan_local, text, self.allow_patterns, self.ignore_patterns
+                _scan_local, text, self.allow_patterns, self.ignore_patterns, self.download_dir
             )
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
             allow, ignore = None, None
-        scan = await self._create(model_uri, details, allow, ignore)
+        scan = await self._create(model_uri, details, allow, ignore, group)
         try:
             if self.wait and not scan.is_settled:
                 scan = await self.client.scans.wait(
@@ -268,6 +292,7 @@ class _ScanJob:
         details: ScanDetails | None,
         allow: Sequence[str] | None,
         ignore: Sequence[str] | None,
+        group: str | None = None,
     ) -> Scan:
         request_id = _uuid.uuid4().hex if self.reconcile else None
         labels = _labels_with(self.labels, request_id)
@@ -276,7 +301,7 @@ class _ScanJob:
             try:
                 return await self.client.scans.create(
                     model_uri=model_uri,
-                    security_group_uuid=self.security_group_uuid,
+                    security_group_uuid=group or str(self.security_group_uuid),
                     model_name=self.model_name,
                     model_author=self.model_author,
                     model_version=self.model_version,
@@ -301,6 +326,24 @@ class _ScanJob:
                 transport = self.client._transport
                 await transport.sleep(transport.retry.delay(attempt - 1, rand=transport.rand))
 
+    async def _default_group(self, target: str) -> str:
+        """The ``Default <SOURCE_TYPE>`` group of the target's source (cached per job)."""
+        st = source_type_of(target).value
+        if st not in self._default_groups:
+            name = f"Default {st}"
+            page = await self._read(
+                lambda: self.client.security_groups.list(
+                    search_query=name, source_types=[st], limit=100
+                )
+            )
+            found = [g.uuid for g in page.security_groups if g.name == name]
+            if len(found) != 1:
+                raise PayloadError(
+                    f"no single security group named {name!r}; pass security_group_uuid"
+                )
+            self._default_groups[st] = found[0]
+        return self._default_groups[st]
+
     async def _find(self, request_id: str) -> Scan | None:
         query = f"{IDEMPOTENCY_LABEL}:{request_id}"
         page = await self._read(lambda: self.client.scans.list(labels_query=query, limit=2))
@@ -324,6 +367,12 @@ class _ScanJob:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _is_storage(target: str) -> bool:
+    from modelsec.sources.uri import is_storage_uri
+
+    return is_storage_uri(target)
+
+
 def _outcome_unknown(exc: BaseException) -> bool:
     """Whether the service may have acted on a create that failed this way."""
     if isinstance(exc, RateLimitError):
@@ -337,7 +386,7 @@ async def scan_one(
     client: AsyncModelSecurityClient,
     target: Target,
     *,
-    security_group_uuid: str,
+    security_group_uuid: str | None,
     wait: bool = True,
     timeout: float | None = 600.0,
     poll_interval: float | None = None,
@@ -348,6 +397,7 @@ async def scan_one(
     ignore_patterns: Sequence[str] | None = None,
     labels: LabelsArg | None = None,
     reconcile: bool = True,
+    download_dir: str | None = None,
 ) -> ScanResult:
     """Implementation of ``AsyncModelSecurityClient.scan`` (errors raise)."""
     job = _ScanJob(
@@ -363,6 +413,7 @@ async def scan_one(
         ignore_patterns=ignore_patterns,
         labels=labels,
         reconcile=reconcile,
+        download_dir=download_dir,
     )
     return await job.run(target, 0)
 
@@ -371,7 +422,7 @@ async def scan_many(
     client: AsyncModelSecurityClient,
     targets: Iterable[Target],
     *,
-    security_group_uuid: str,
+    security_group_uuid: str | None,
     concurrency: int = 8,
     wait: bool = True,
     timeout: float | None = 600.0,
@@ -383,6 +434,7 @@ async def scan_many(
     allow_patterns: Sequence[str] | None = None,
     ignore_patterns: Sequence[str] | None = None,
     labels: LabelsArg | None = None,
+    download_dir: str | None = None,
 ) -> AsyncIterator[ScanResult]:
     """Implementation of ``AsyncModelSecurityClient.scan_many``."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -403,6 +455,7 @@ async def scan_many(
         labels=labels,
         reconcile=True,
         errors_as_results=True,
+        download_dir=download_dir,
     )
     source = enumerate(iter(targets))
     results: asyncio.Queue[ScanResult | None] = asyncio.Queue()

@@ -102,6 +102,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="GLOB",
         help="skip files matching (repeatable)",
     )
+    p.add_argument(
+        "--download-dir",
+        metavar="DIR",
+        help="keep a copy of models read from object storage or registries under DIR "
+        "(<DIR>/<platform>/<bucket>/<prefix>); by default they are scanned as streams",
+    )
     p.add_argument("--model-name", metavar="NAME")
     p.add_argument("--model-author", metavar="AUTHOR")
     p.add_argument("--model-version", metavar="VERSION")
@@ -329,6 +335,7 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
                 allow_patterns=args.allow_pattern,
                 ignore_patterns=args.ignore_pattern,
                 labels=labels,
+                download_dir=args.download_dir,
             ):
                 mr = from_scan_result(r, group_name=names.get(gid))
                 slots[indexes[r.index]] = mr
@@ -371,15 +378,20 @@ class OfflineSetup:
     labels: dict[str, str]
     group_name: str
     absolute: list[str]
+    policy: Any = None
 
 
 def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     """Check the targets and load the policy (``--policy``) or the default LOCAL rules."""
     from modelsec.policy import PolicyFileError, default_rule_instances, load_policy
 
-    remote = [t for t in args.targets if is_remote(t)]
+    from modelsec.sources import is_storage_uri
+
+    remote = [t for t in args.targets if is_remote(t) and not is_storage_uri(t)]
     if remote:
-        raise CLIError(f"--offline scans local paths only, not {remote[0]!r}")
+        raise CLIError(
+            f"--offline scans local paths and object storage only, not {remote[0]!r}"
+        )
     if args.group:
         raise CLIError("--group needs the service; --offline uses --policy instead")
     try:
@@ -395,7 +407,8 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
         customs=list(policy.custom_rule_instances() if policy else []),
         labels=parse_labels(args.label),
         group_name=f"policy {os.path.basename(args.policy)}" if args.policy else "Default LOCAL",
-        absolute=[os.path.abspath(t) for t in args.targets],
+        absolute=[t if is_remote(t) else os.path.abspath(t) for t in args.targets],
+        policy=policy,
     )
 
 
@@ -417,20 +430,28 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
     async def one(i: int, target: str) -> None:
         nonlocal done, failed
         async with sem:
+            st, rules, gname = "LOCAL", instances, group_name
+            if is_remote(target):  # object storage (prepare_offline let nothing else through)
+                st = source_type_of(target)
+                rules = _offline_rules(setup, st)
+                gname = group_name.replace("Default LOCAL", f"Default {st}")
             mr = ModelResult(
                 target=target,
                 outcome="ERROR",
-                source_type="LOCAL",
-                local_path=target,
-                security_group_name=group_name,
+                source_type=st,
+                local_path=None if is_remote(target) else target,
+                security_group_name=gname,
             )
             t0 = time.monotonic()
             try:
-                details = await scan_path_async(
-                    target,
-                    allow_patterns=args.allow_pattern,
-                    ignore_patterns=args.ignore_pattern,
-                )
+                if is_remote(target):
+                    details = await _scan_storage_async(target, args)
+                else:
+                    details = await scan_path_async(
+                        target,
+                        allow_patterns=args.allow_pattern,
+                        ignore_patterns=args.ignore_pattern,
+                    )
             except FileNotFoundError:
                 mr.settled = False
                 mr.error_code = "FileNotFoundError"
@@ -443,8 +464,8 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
                 wire = details.to_dict(exclude_none=True)
                 ev = evaluate_scan(
                     wire,
-                    instances,
-                    source_type="LOCAL",
+                    rules,
+                    source_type=st,
                     model_uri=absolute[i],
                     labels=labels,
                     custom_rules=customs,
@@ -466,6 +487,30 @@ async def run_offline(args: argparse.Namespace, report: Report, setup: OfflineSe
     async with progress:
         await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
     report.results = [s for s in slots if s is not None]
+
+
+def _offline_rules(setup: OfflineSetup, source_type: str) -> list[Any]:
+    from modelsec.policy import default_rule_instances
+
+    if setup.policy is not None:
+        return list(setup.policy.rule_instances(source_type))
+    return list(default_rule_instances(source_type))
+
+
+async def _scan_storage_async(target: str, args: argparse.Namespace) -> Any:
+    import anyio.to_thread
+
+    from modelsec.sources import scan_uri
+
+    def call() -> Any:
+        return scan_uri(
+            target,
+            allow_patterns=args.allow_pattern,
+            ignore_patterns=args.ignore_pattern,
+            download_dir=args.download_dir,
+        )
+
+    return await anyio.to_thread.run_sync(call)
 
 
 # ---------------------------------------------------------------------------------- entry
