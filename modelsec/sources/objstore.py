@@ -99,7 +99,7 @@ def _s3_store(loc: Location) -> Any:
     provider = None
     if os.environ.get("AWS_PROFILE") and not os.environ.get("AWS_ACCESS_KEY_ID"):
         try:
-            import boto3  # type: ignore[import-untyped]
+            import boto3
             from obstore.auth.boto3 import Boto3CredentialProvider
         except ImportError:
             raise SourceError(
@@ -206,7 +206,7 @@ class ObjectStoreSource(Source):
         prefix = self.loc.prefix
         folder = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         try:
-            objects = self._list(folder)
+            objects = _without_markers(self._list(folder), folder)
             if not objects and prefix and not prefix.endswith("/"):
                 meta = self._obs.head(self._store, prefix)
                 objects = [(str(meta["path"]), int(meta["size"]), meta.get("e_tag"))]
@@ -217,11 +217,7 @@ class ObjectStoreSource(Source):
                     raise SourceError(f"{self.display}: no objects under this prefix") from None
                 raise SourceError(f"{self.display}: no such bucket or container") from None
             raise self.fail(exc, "listing failed") from None
-        return [
-            StorageObject(key, relative(key, folder), size, etag)
-            for key, size, etag in objects
-            if not key.endswith("/")  # folder markers
-        ]
+        return [StorageObject(key, relative(key, folder), size, etag) for key, size, etag in objects]
 
     def _list(self, folder: str) -> list[tuple[str, int, str | None]]:
         out: list[tuple[str, int, str | None]] = []
@@ -250,6 +246,15 @@ class ObjectStoreSource(Source):
             raise
         for chunk in result.stream(min_chunk_size=_CHUNK):
             yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+
+
+def _without_markers(
+    objects: list[tuple[str, int, str | None]], folder: str
+) -> list[tuple[str, int, str | None]]:
+    """Drop folder markers: empty objects named like a folder (``team/m/``), which obstore
+    lists without their trailing slash."""
+    folders = {folder.rstrip("/")} | {k.rsplit("/", 1)[0] for k, _, _ in objects if "/" in k}
+    return [o for o in objects if not (o[1] == 0 and (o[0].endswith("/") or o[0] in folders))]
 
 
 def _first_line(exc: BaseException) -> str:
