@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -258,9 +259,9 @@ def azure_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]
             "0",
             "--location",
             str(location),
-            "--inMemoryPersistence",
             "--skipApiVersionCheck",
             "--loose",
+            "--silent",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -279,6 +280,8 @@ def azure_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]
                 break
         if port is None:
             pytest.fail("Azurite did not start")
+        # Keep draining its output so that a full pipe never blocks it.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
         _azure_put(f"{endpoint}/models?restype=container")
         _azure_put(f"{endpoint}/other?restype=container")

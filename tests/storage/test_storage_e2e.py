@@ -96,16 +96,7 @@ def test_cli_online_and_offline_verdicts(backend: Backend, emulator: EmulatorThr
         assert "PAIT-PKL-100" in bad.stdout
 
 
-@pytest.mark.parametrize("case", ["missing_bucket", "missing_prefix", "empty", "bad_env"])
-def test_unreadable_model_is_a_one_line_error(backend: Backend, case: str) -> None:
-    env = backend.env
-    uri = backend.benign
-    if case == "bad_env":
-        if backend.bad_env is None:
-            pytest.skip(f"{backend.name}: the emulator does not authenticate")
-        env = backend.bad_env
-    else:
-        uri = getattr(backend, case)
+def check_one_line_error(backend: Backend, env: dict[str, str], uri: str) -> None:
     run = cli(None, env, "--offline", uri)
     assert run.returncode == 2, run.stdout + run.stderr
     text = run.stdout + run.stderr
@@ -122,3 +113,48 @@ def test_unreadable_model_is_a_one_line_error(backend: Backend, case: str) -> No
         scan_uri(uri)
     assert "\n" not in str(info.value)
     assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize("case", ["missing_bucket", "missing_prefix", "empty"])
+def test_missing_or_empty_model_is_a_one_line_error(backend: Backend, case: str) -> None:
+    check_one_line_error(backend, backend.env, getattr(backend, case))
+
+
+# gcp-storage-emulator does not authenticate: GCS has no wrong-credentials case here.
+@pytest.mark.parametrize("backend", ["s3", "azure", "artifactory", "gitlab"], indirect=True)
+def test_wrong_credentials_are_a_one_line_error(backend: Backend) -> None:
+    assert backend.bad_env is not None
+    check_one_line_error(backend, backend.bad_env, backend.benign)
+
+
+def test_patterns_apply_before_any_byte_is_read(artifactory_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in SOURCE_VARS:
+        monkeypatch.delenv(k, raising=False)
+    for k, v in artifactory_backend.env.items():
+        monkeypatch.setenv(k, v)
+    fake = artifactory_backend.extra["fake"]
+    fake.requests.clear()
+    details = scan_uri(artifactory_backend.malicious, ignore_patterns=["*.pkl"])
+    assert [f.file_path for f in details.files] == ["config.json"]
+    assert not [r for r in fake.requests if r.endswith("model.pkl")]
+    assert any(r.endswith("config.json") for r in fake.requests)
+
+
+def test_download_dir_keeps_a_copy(s3_backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for k in SOURCE_VARS:
+        monkeypatch.delenv(k, raising=False)
+    for k, v in s3_backend.env.items():
+        monkeypatch.setenv(k, v)
+    details = scan_uri(s3_backend.malicious, download_dir=tmp_path)
+    copy = tmp_path / "s3" / "models" / "team" / "malicious"
+    assert sorted(p.name for p in copy.iterdir()) == ["config.json", "model.pkl"]
+    (pkl,) = [f for f in details.files if f.file_path == "model.pkl"]
+    assert pkl.issues_detected[0].threat == "PAIT-PKL-100"
+    streamed = scan_uri(s3_backend.malicious)
+    assert [f.sha256 for f in streamed.files] == [f.sha256 for f in details.files]
+
+
+def test_cli_download_dir(s3_backend: Backend, tmp_path: Path) -> None:
+    run = cli(None, s3_backend.env, "--offline", "--download-dir", str(tmp_path), s3_backend.benign)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "s3" / "models" / "team" / "benign" / "model.safetensors").is_file()
