@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 import ssl
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence

@@ -217,7 +217,7 @@ class ObjectStoreSource(Source):
                     raise SourceError(f"{self.display}: no objects under this prefix") from None
                 raise SourceError(f"{self.display}: no such bucket or container") from None
             raise self.fail(exc, "listing failed") from None
-        return [StorageObject(key, relative(key, folder), size, etag) for key, size, etag in objects]
+        return [StorageObject(k, relative(k, folder), size, etag) for k, size, etag in objects]
 
     def _list(self, folder: str) -> list[tuple[str, int, str | None]]:
         out: list[tuple[str, int, str | None]] = []

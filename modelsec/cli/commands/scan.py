@@ -384,7 +384,6 @@ class OfflineSetup:
 def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     """Check the targets and load the policy (``--policy``) or the default LOCAL rules."""
     from modelsec.policy import PolicyFileError, default_rule_instances, load_policy
-
     from modelsec.sources import is_storage_uri
 
     remote = [t for t in args.targets if is_remote(t) and not is_storage_uri(t)]
