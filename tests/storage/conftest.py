@@ -108,11 +108,17 @@ def s3_backend() -> Iterator[Backend]:
     kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     iam = boto3.client("iam", aws_access_key_id="x", aws_secret_access_key="x", **kw)
     iam.create_user(UserName="reader")
-    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
     iam.put_user_policy(UserName="reader", PolicyName="s3", PolicyDocument=json.dumps(policy))
     key = iam.create_access_key(UserName="reader")["AccessKey"]
     s3 = boto3.client(
-        "s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], **kw
+        "s3",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        **kw,
     )
     s3.create_bucket(Bucket="models")
     for model, files in model_files().items():
@@ -170,7 +176,12 @@ def gcs_backend() -> Iterator[Backend]:
         json.dumps({"name": "models"}).encode(),
         {"Content-Type": "application/json"},
     )
-    _http("POST", f"{base}/storage/v1/b?project=test", json.dumps({"name": "other"}).encode(), {"Content-Type": "application/json"})
+    _http(
+        "POST",
+        f"{base}/storage/v1/b?project=test",
+        json.dumps({"name": "other"}).encode(),
+        {"Content-Type": "application/json"},
+    )
     for model, files in model_files().items():
         for name, data in files.items():
             obj = quote(f"team/{model}/{name}", safe="")
@@ -227,7 +238,20 @@ def _shared_key(method: str, url: str, headers: dict[str, str], length: int) -> 
     for k, v in sorted(parse_qsl(u.query)):
         resource += f"\n{k.lower()}:{v}"
     to_sign = "\n".join(
-        [method, "", "", str(length) if length else "", "", headers.get("Content-Type", ""), "", "", "", "", "", ""]
+        [
+            method,
+            "",
+            "",
+            str(length) if length else "",
+            "",
+            headers.get("Content-Type", ""),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
     )
     to_sign += "\n" + canon_headers + resource
     sig = hmac.new(base64.b64decode(AZURITE_KEY), to_sign.encode(), hashlib.sha256).digest()
@@ -287,7 +311,9 @@ def azure_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]
         _azure_put(f"{endpoint}/other?restype=container")
         for model, files in model_files().items():
             for name, data in files.items():
-                _azure_put(f"{endpoint}/models/team/{model}/{name}", data, {"x-ms-blob-type": "BlockBlob"})
+                _azure_put(
+                    f"{endpoint}/models/team/{model}/{name}", data, {"x-ms-blob-type": "BlockBlob"}
+                )
         conn = (
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
             f"AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"

@@ -120,7 +120,9 @@ class FakeArtifactory:
 
     @staticmethod
     def _error(status: int, message: str) -> web.Response:
-        return web.json_response({"errors": [{"status": status, "message": message}]}, status=status)
+        return web.json_response(
+            {"errors": [{"status": status, "message": message}]}, status=status
+        )
 
     async def storage(self, request: web.Request) -> web.Response:
         self.requests.append(str(request.rel_url))

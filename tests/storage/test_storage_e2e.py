@@ -21,8 +21,14 @@ pytestmark = pytest.mark.storage
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(emulator: EmulatorThread | None, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k not in SOURCE_VARS and not k.startswith(("PANW_", "MODEL_SECURITY_"))}
+def cli(
+    emulator: EmulatorThread | None, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in SOURCE_VARS and not k.startswith(("PANW_", "MODEL_SECURITY_"))
+    }
     full.update(env)
     full.update({"CI": "1", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)})
     if emulator is not None:
@@ -60,7 +66,9 @@ async def test_sdk_async_allows_benign_and_blocks_malicious(
         bad = await client.scan(backend.malicious)
     assert good.is_allowed, good
     assert good.scan is not None and good.scan.model_uri == backend.benign
-    assert str(getattr(good.scan.source_type, "value", good.scan.source_type)) == backend.source_type
+    assert (
+        str(getattr(good.scan.source_type, "value", good.scan.source_type)) == backend.source_type
+    )
     assert good.scan.security_group_name == f"Default {backend.source_type}"
     assert good.scan_details is not None
     assert {f.file_path for f in good.scan_details.files} == {"config.json", "model.safetensors"}
@@ -127,7 +135,9 @@ def test_wrong_credentials_are_a_one_line_error(backend: Backend) -> None:
     check_one_line_error(backend, backend.bad_env, backend.benign)
 
 
-def test_patterns_apply_before_any_byte_is_read(artifactory_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_patterns_apply_before_any_byte_is_read(
+    artifactory_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for k in SOURCE_VARS:
         monkeypatch.delenv(k, raising=False)
     for k, v in artifactory_backend.env.items():
@@ -140,7 +150,9 @@ def test_patterns_apply_before_any_byte_is_read(artifactory_backend: Backend, mo
     assert any(r.endswith("config.json") for r in fake.requests)
 
 
-def test_download_dir_keeps_a_copy(s3_backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_download_dir_keeps_a_copy(
+    s3_backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for k in SOURCE_VARS:
         monkeypatch.delenv(k, raising=False)
     for k, v in s3_backend.env.items():

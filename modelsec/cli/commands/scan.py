@@ -388,9 +388,7 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
 
     remote = [t for t in args.targets if is_remote(t) and not is_storage_uri(t)]
     if remote:
-        raise CLIError(
-            f"--offline scans local paths and object storage only, not {remote[0]!r}"
-        )
+        raise CLIError(f"--offline scans local paths and object storage only, not {remote[0]!r}")
     if args.group:
         raise CLIError("--group needs the service; --offline uses --policy instead")
     try:
