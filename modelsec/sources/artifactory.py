@@ -91,6 +91,6 @@ class ArtifactorySource(Source):
             out.append(StorageObject(key, rel, int(f.get("size", 0))))
         return out
 
-    def read(self, obj: StorageObject, offset: int) -> Iterator[bytes]:
+    def read(self, obj: StorageObject, offset: int, end: int | None = None) -> Iterator[bytes]:
         url = f"{self._root}/{_q(self.loc.container)}/{_q(obj.key)}"
-        return self._http.stream(url, offset, what=f"reading {obj.rel!r}")
+        return self._http.stream(url, offset, end, what=f"reading {obj.rel!r}")

@@ -29,11 +29,14 @@ log = logging.getLogger("modelsec.sources")
 #: The API's limit of files per scan.
 MAX_FILES = 1000
 
-# A forward gap this small is read through on the open stream rather than asking again.
-_SKIP_THROUGH = 4 << 20
 # The first bytes of each object are kept: parsers go back to the start (a polyglot's second
 # pass, zip's look at the head), and small files are then fetched once.
 _HEAD_CACHE = 1 << 20
+# A read away from the sequential position (a format probing offsets, a zip directory) asks
+# for a small window first, doubling while the reads go on sequentially: probes cost little,
+# long sequential reads soon become one open-ended request.
+_FIRST_WINDOW = 256 << 10
+_OPEN_ENDED = 64 << 20
 
 
 class SourceError(PayloadError):
@@ -73,8 +76,8 @@ class Source(abc.ABC):
         """Every object of the model (before the patterns), with its path in the model."""
 
     @abc.abstractmethod
-    def read(self, obj: StorageObject, offset: int) -> Iterator[bytes]:
-        """The object's bytes from ``offset`` to its end, in chunks."""
+    def read(self, obj: StorageObject, offset: int, end: int | None = None) -> Iterator[bytes]:
+        """The object's bytes from ``offset`` to ``end`` (exclusive; None: its end), in chunks."""
 
     def close(self) -> None:
         """Release connections."""
@@ -194,7 +197,7 @@ class RemoteFile(io.RawIOBase):
         >>> class Mem(Source):
         ...     display = "mem://m"
         ...     def objects(self): return [StorageObject("m", "m", 5)]
-        ...     def read(self, obj, offset): yield b"hello"[offset:]
+        ...     def read(self, obj, offset, end=None): yield b"hello"[offset:end]
         >>> f = RemoteFile(Mem(), StorageObject("m", "m", 5))
         >>> f.read(2), f.seek(4), f.read(), f.seek(0), f.read()
         (b'he', 4, b'o', 0, b'hello')
@@ -219,6 +222,8 @@ class RemoteFile(io.RawIOBase):
         self._pos = 0
         self._it: Iterator[bytes] | None = None
         self._spos = 0  # offset of the next byte the open stream yields
+        self._end: int | None = None  # where the open stream stops (None: the object's end)
+        self._window = _FIRST_WINDOW
         self._chunk = memoryview(b"")
         self._head = bytearray()
 
@@ -263,7 +268,7 @@ class RemoteFile(io.RawIOBase):
         while True:
             try:
                 if self._it is None:
-                    self._it = iter(self._source.read(self._obj, self._spos))
+                    self._it = iter(self._source.read(self._obj, self._spos, self._end))
                 data = next(self._it, None)
             except PayloadError:
                 raise
@@ -281,9 +286,23 @@ class RemoteFile(io.RawIOBase):
                 time.sleep(min(8.0, self._backoff * 2 ** (failures - 1)))
                 continue
             if data is None:
-                return False
+                if self._end is None or self._spos >= min(self._end, self._size):
+                    if self._end is not None and self._spos < self._size:
+                        self._next_window()  # the window is used up; reading goes on
+                        continue
+                    return False
+                # A window that ended early: ask again from where it stopped.
+                self._drop()
+                continue
+            if not data:
+                continue
             self._chunk = memoryview(data).cast("B")
             return True
+
+    def _next_window(self) -> None:
+        self._drop()
+        self._window *= 2
+        self._end = None if self._window >= _OPEN_ENDED else self._spos + self._window
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(b).cast("B")
@@ -295,20 +314,12 @@ class RemoteFile(io.RawIOBase):
             self._pos += n
             return n
         if self._it is None or self._spos != self._pos:
-            gap = self._pos - self._spos
-            if self._it is not None and 0 < gap <= _SKIP_THROUGH:
-                while gap > 0:  # read through: cheaper than a new request
-                    if not self._chunk and not self._next():
-                        return 0
-                    k = min(gap, len(self._chunk))
-                    self._chunk = self._chunk[k:]
-                    self._spos += k
-                    gap -= k
-                    if self._progress is not None:
-                        self._progress.add(k)
-            else:
-                self._drop()
-                self._spos = self._pos
+            # Elsewhere: a ranged request from here. (Reading through a gap instead would fetch
+            # bytes the hashing layer above reads again afterwards.)
+            self._drop()
+            self._spos = self._pos
+            self._window = _FIRST_WINDOW
+            self._end = None if self._pos == 0 else min(self._size, self._pos + _FIRST_WINDOW)
         if not self._chunk and not self._next():
             return 0
         n = min(len(view), len(self._chunk))

@@ -83,6 +83,6 @@ class GCSJsonSource(Source):
                 folder = prefix
         return [o for o in objects if not o.key.endswith("/")]
 
-    def read(self, obj: StorageObject, offset: int) -> Iterator[bytes]:
+    def read(self, obj: StorageObject, offset: int, end: int | None = None) -> Iterator[bytes]:
         url = f"{self._bucket_url}/o/{quote(obj.key, safe='')}?alt=media"
-        return self._http.stream(url, offset, what=f"reading {obj.rel!r}")
+        return self._http.stream(url, offset, end, what=f"reading {obj.rel!r}")

@@ -102,6 +102,6 @@ class GitLabSource(Source):
             out.append(StorageObject(name, name.lstrip("/"), int(f.get("size", 0))))
         return out
 
-    def read(self, obj: StorageObject, offset: int) -> Iterator[bytes]:
+    def read(self, obj: StorageObject, offset: int, end: int | None = None) -> Iterator[bytes]:
         url = f"{self._api}/packages/ml_models/{self._version}/files/{quote(obj.key, safe='/')}"
-        return self._http.stream(url, offset, what=f"reading {obj.rel!r}")
+        return self._http.stream(url, offset, end, what=f"reading {obj.rel!r}")

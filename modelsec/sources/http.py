@@ -135,12 +135,16 @@ class HttpClient:
                 log.info("%s: %s failed (%s); retrying", self.display, what, _describe(exc))
                 time.sleep(min(8.0, self._backoff * 2 ** (failures - 1)))
 
-    def stream(self, url: str, offset: int, *, what: str) -> Iterator[bytes]:
-        """The body of ``url`` from ``offset`` (a ``Range`` request), in chunks.
+    def stream(
+        self, url: str, offset: int, end: int | None = None, *, what: str
+    ) -> Iterator[bytes]:
+        """The body of ``url`` from ``offset`` to ``end`` (exclusive; a ``Range`` request).
 
         Transient failures raise :class:`TransientHTTPError` (the reader retries).
         """
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        headers = {}
+        if offset or end is not None:
+            headers["Range"] = f"bytes={offset}-{'' if end is None else end - 1}"
 
         async def open_() -> aiohttp.ClientResponse:
             sess = await self._sess()
@@ -150,7 +154,7 @@ class HttpClient:
                 if resp.status == 404:
                     raise SourceError(f"{self.display}: {what}: not found")
                 self._check(resp.status, what)
-            if offset and resp.status != 206:
+            if "Range" in headers and resp.status != 206:
                 resp.release()
                 raise SourceError(f"{self.display}: {what}: the server ignored a ranged read")
             return resp

@@ -26,7 +26,7 @@ from modelsec.sources.uri import Location
 __all__ = ["ObjectStoreSource", "parse_connection_string"]
 
 EXTRA_HINT = "pip install 'modelsec[storage]'"
-_CHUNK = 4 << 20
+_CHUNK = 1 << 20
 
 
 def _obstore() -> Any:
@@ -233,9 +233,11 @@ class ObjectStoreSource(Source):
             return False
         return True
 
-    def read(self, obj: StorageObject, offset: int) -> Iterator[bytes]:
+    def read(self, obj: StorageObject, offset: int, end: int | None = None) -> Iterator[bytes]:
         options: dict[str, Any] = {}
-        if offset:
+        if end is not None:
+            options["range"] = (offset, end)
+        elif offset:
             options["range"] = {"offset": offset}
         try:
             result = self._obs.get(self._store, obj.key, options=options or None)
