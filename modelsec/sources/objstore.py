@@ -14,6 +14,7 @@ credential chain.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,13 +31,19 @@ _CHUNK = 1 << 20
 
 
 def _obstore() -> Any:
+    # Imported by name, typed Any: the module type-checks with and without the extra installed.
     try:
-        import obstore
+        obstore = importlib.import_module("obstore")
     except ImportError:
         raise SourceError(
             f"reading S3, GCS and Azure models needs the 'storage' extra: {EXTRA_HINT}"
         ) from None
     return obstore
+
+
+def _store_class(name: str) -> Any:
+    _obstore()
+    return getattr(importlib.import_module("obstore.store"), name)
 
 
 def parse_connection_string(text: str) -> dict[str, str]:
@@ -85,8 +92,7 @@ _RETRY = {
 
 
 def _s3_store(loc: Location) -> Any:
-    obs = _obstore()
-    from obstore.store import S3Store
+    S3Store = _store_class("S3Store")
 
     config: dict[str, Any] = {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -99,33 +105,32 @@ def _s3_store(loc: Location) -> Any:
     provider = None
     if os.environ.get("AWS_PROFILE") and not os.environ.get("AWS_ACCESS_KEY_ID"):
         try:
-            import boto3
-            from obstore.auth.boto3 import Boto3CredentialProvider
+            boto3 = importlib.import_module("boto3")
+            provider_class = importlib.import_module("obstore.auth.boto3").Boto3CredentialProvider
         except ImportError:
             raise SourceError(
                 "AWS_PROFILE needs boto3 to read the profile: pip install boto3"
             ) from None
-        provider = Boto3CredentialProvider(boto3.Session(profile_name=os.environ["AWS_PROFILE"]))
+        provider = provider_class(boto3.Session(profile_name=os.environ["AWS_PROFILE"]))
         if not region:
             config["region"] = boto3.Session(profile_name=os.environ["AWS_PROFILE"]).region_name
-    del obs
     return S3Store(
         loc.container,
-        config=config,  # type: ignore[arg-type]
-        client_options=_client_options(endpoint),  # type: ignore[arg-type]
-        retry_config=_RETRY,  # type: ignore[arg-type]
+        config=config,
+        client_options=_client_options(endpoint),
+        retry_config=_RETRY,
         credential_provider=provider,
     )
 
 
 def _gcs_store(loc: Location) -> Any:
     _obstore()
-    from obstore.store import GCSStore
+    GCSStore = _store_class("GCSStore")
 
     return GCSStore(
         loc.container,
-        client_options=_client_options(None),  # type: ignore[arg-type]
-        retry_config=_RETRY,  # type: ignore[arg-type]
+        client_options=_client_options(None),
+        retry_config=_RETRY,
     )
 
 
@@ -147,7 +152,7 @@ def _azure_account(loc: Location, fields: dict[str, str]) -> str:
 
 def _azure_store(loc: Location) -> Any:
     _obstore()
-    from obstore.store import AzureStore
+    AzureStore = _store_class("AzureStore")
 
     conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     fields = parse_connection_string(conn) if conn else {}
@@ -172,9 +177,9 @@ def _azure_store(loc: Location) -> Any:
             raise SourceError(f"{loc.display}: refusing to send Azure credentials over plain http")
     return AzureStore(
         loc.container,
-        config=config,  # type: ignore[arg-type]
-        client_options=_client_options(endpoint),  # type: ignore[arg-type]
-        retry_config=_RETRY,  # type: ignore[arg-type]
+        config=config,
+        client_options=_client_options(endpoint),
+        retry_config=_RETRY,
     )
 
 
