@@ -69,6 +69,9 @@ class _Hashing(io.RawIOBase):
         self._hashed = 0
         self._hash = hashlib.sha256()
         self._seekable = bool(raw.seekable())
+        # A stream that hashes its content itself (a spooled download) spares the work here.
+        digest = getattr(raw, "sha256_hexdigest", None)
+        self._delegate: Callable[[], str] | None = digest if callable(digest) else None
 
     def readable(self) -> bool:
         return True
@@ -89,7 +92,7 @@ class _Hashing(io.RawIOBase):
         if not n:
             return 0
         start = self._pos
-        if start <= self._hashed < start + n:
+        if self._delegate is None and start <= self._hashed < start + n:
             self._hash.update(view[self._hashed - start : n])
             self._hashed = start + n
         self._pos += n
@@ -97,9 +100,15 @@ class _Hashing(io.RawIOBase):
 
     def finish(self) -> str:
         """Read what the parsers skipped and return the content's sha256 (hex)."""
+        if self._delegate is not None:
+            return self._delegate()
         if self._hashed < self._size:
             if self._seekable:
                 self._raw.seek(self._hashed)
+                # A remote file may read ahead without bound from here (one request).
+                hint = getattr(self._raw, "expect_sequential", None)
+                if callable(hint):
+                    hint()
             elif self._pos != self._hashed:  # pragma: no cover - forward-only never skips back
                 raise PayloadError(f"{self._rel}: stream position lost")
             buf = bytearray(_CHUNK)

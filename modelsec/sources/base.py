@@ -299,6 +299,28 @@ class RemoteFile(io.RawIOBase):
             self._chunk = memoryview(data).cast("B")
             return True
 
+    def chunks(self) -> Iterator[memoryview]:
+        """The whole object front to back, as the storage delivers it (no copy); retries as
+        :meth:`readinto` does. For a reader that wants every byte once."""
+        self.seek(0)
+        self.expect_sequential()
+        while self._spos < self._size:
+            if not self._chunk and not self._next():
+                return
+            chunk, self._chunk = self._chunk, memoryview(b"")
+            self._spos += len(chunk)
+            self._pos = self._spos
+            if self._progress is not None:
+                self._progress.add(len(chunk))
+            yield chunk
+
+    def expect_sequential(self) -> None:
+        """The reads from the current position on go to the end: one open-ended request."""
+        if self._spos != self._pos or self._end is not None:
+            self._drop()
+            self._spos = self._pos
+        self._end = None
+
     def _next_window(self) -> None:
         self._drop()
         self._window *= 2
@@ -313,7 +335,7 @@ class RemoteFile(io.RawIOBase):
             view[:n] = self._head[self._pos : self._pos + n]
             self._pos += n
             return n
-        if self._it is None or self._spos != self._pos:
+        if self._spos != self._pos:
             # Elsewhere: a ranged request from here. (Reading through a gap instead would fetch
             # bytes the hashing layer above reads again afterwards.)
             self._drop()

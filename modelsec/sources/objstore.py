@@ -251,8 +251,7 @@ class ObjectStoreSource(Source):
             if kind in ("not_found", "denied"):
                 raise self.fail(exc, f"reading {obj.rel!r}") from None
             raise
-        for chunk in result.stream(min_chunk_size=_CHUNK):
-            yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+        yield from result.stream(min_chunk_size=_CHUNK)  # buffers, not copied
 
 
 def _without_markers(

@@ -106,12 +106,17 @@ def scan_uri(
     ignore_patterns: Sequence[str] | None = None,
     download_dir: str | os.PathLike[str] | None = None,
     max_files: int = MAX_FILES,
+    spool_max_bytes: int | None = None,
 ) -> ScanDetails:
     """Read the model at a storage URI and scan it; returns the ``scan_details``.
 
     The objects are listed, the patterns applied before any byte is read, and each object is
-    streamed into the scanner: nothing is written to disk but the model's small configuration
-    and Python files (in a temporary directory, for the repository pass). With
+    streamed into the scanner, one at a time: fetched once, front to back, into an unnamed
+    temporary file the scanner reads with random access while it fills (deleted as soon as the
+    object is scanned); an object larger than ``spool_max_bytes`` (default 4 GiB) is read with
+    ranged requests instead, with nothing on disk. Memory stays bounded. The model's small
+    configuration and Python files are kept in a temporary directory for the repository pass.
+    With
     ``download_dir`` the model is downloaded to ``<download_dir>/<platform>/<bucket>/<prefix>``
     first (kept afterwards) and scanned there. Raises :class:`SourceError` (one line, never a
     credential) for credentials, a missing bucket or prefix, an empty prefix.
@@ -119,6 +124,10 @@ def scan_uri(
     Example:
         >>> scan_uri("s3://bucket/model")  # doctest: +SKIP
     """
+    if spool_max_bytes is None:
+        from modelsec.scanner.streams import DEFAULT_SPOOL_MAX_BYTES
+
+        spool_max_bytes = DEFAULT_SPOOL_MAX_BYTES
     loc = parse_location(uri)
     if loc is None:
         raise SourceError(f"{uri!r} is not an object-storage or registry URI")
@@ -141,7 +150,7 @@ def scan_uri(
             _download(source, objects, target, progress)
             log.info("%s: downloaded to %s", loc.display, target)
             return scan_path(target)
-        return _scan_streamed(source, objects, progress)
+        return _scan_streamed(source, objects, progress, spool_max_bytes)
     finally:
         source.close()
 
@@ -151,13 +160,21 @@ def _opener(path: str) -> Callable[[], BinaryIO]:
 
 
 def _remote(
-    source: Source, obj: StorageObject, progress: StorageProgress
+    source: Source, obj: StorageObject, progress: StorageProgress, spool_max_bytes: int
 ) -> Callable[[], BinaryIO]:
+    if obj.size <= spool_max_bytes:
+        from modelsec.sources.spool import SpoolFile
+
+        return lambda: SpoolFile(source, obj, progress)  # type: ignore[return-value]
+    # Too large to spool: ranged requests where the parsers need random access.
     return lambda: RemoteFile(source, obj, progress)  # type: ignore[return-value]
 
 
 def _scan_streamed(
-    source: Source, objects: Sequence[StorageObject], progress: StorageProgress
+    source: Source,
+    objects: Sequence[StorageObject],
+    progress: StorageProgress,
+    spool_max_bytes: int,
 ) -> ScanDetails:
     from modelsec.scanner.streams import NamedStream, scan_streams
 
@@ -174,8 +191,10 @@ def _scan_streamed(
                 del data
                 streams.append(NamedStream(obj.rel, obj.size, _opener(path), path))
             else:
-                streams.append(NamedStream(obj.rel, obj.size, _remote(source, obj, progress)))
-        details = scan_streams(streams, root=root)
+                streams.append(
+                    NamedStream(obj.rel, obj.size, _remote(source, obj, progress, spool_max_bytes))
+                )
+        details = scan_streams(streams, root=root, spool_max_bytes=spool_max_bytes)
     progress.files_done = len(objects)
     if progress.bytes_read > (64 << 20):
         log.info("%s", progress.line())

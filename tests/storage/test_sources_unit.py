@@ -340,3 +340,41 @@ def test_remote_file_seek_semantics() -> None:
     with pytest.raises(io.UnsupportedOperation):
         forward.seek(2)
     assert base_mod.MAX_FILES == 1000
+
+
+def spooled(source: MemorySource) -> list[NamedStream]:
+    from modelsec.sources.spool import SpoolFile
+
+    return [
+        NamedStream(o.rel, o.size, (lambda o=o: SpoolFile(source, o)))  # type: ignore[misc]
+        for o in sorted(source.objects(), key=lambda o: o.rel)
+    ]
+
+
+def test_spooled_objects_are_fetched_once_and_scan_as_local(tmp_path: Path) -> None:
+    files = {
+        "torch.pt": zip_with_pickle(),
+        "weights.safetensors": safetensors_bytes(1_000_000),
+        "model.pkl": malicious_pickle_bytes() + b"\0" * 2_000_000,
+        "empty.bin": b"",
+    }
+    src = MemorySource(files)
+    remote = scan_streams(spooled(src))
+    local = scan_path(local_twin(tmp_path, files))
+    assert comparable(remote) == comparable(local)
+    assert src.opens == len(files) - 1  # one request per object (none for the empty one)
+    assert src.served == sum(len(v) for v in files.values())
+
+
+def test_spool_failure_surfaces_in_the_scan() -> None:
+    src = MemorySource({"m.pkl": b"\x80\x04N." * 300_000}, fail_at=100_000, failures=100)
+    base_mod_backoff = RemoteFile.__init__.__kwdefaults__
+    assert base_mod_backoff is not None
+    old = base_mod_backoff["backoff"]
+    base_mod_backoff["backoff"] = 0.0
+    try:
+        with pytest.raises(SourceError) as info:
+            scan_streams(spooled(src))
+    finally:
+        base_mod_backoff["backoff"] = old
+    assert "m.pkl" in str(info.value) and "\n" not in str(info.value)

@@ -170,3 +170,33 @@ def test_cli_download_dir(s3_backend: Backend, tmp_path: Path) -> None:
     run = cli(None, s3_backend.env, "--offline", "--download-dir", str(tmp_path), s3_backend.benign)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "s3" / "models" / "team" / "benign" / "model.safetensors").is_file()
+
+
+def test_example_scan_bucket(s3_backend: Backend, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SOURCE_VARS}
+    env.update(s3_backend.env)
+    env["PYTHONPATH"] = str(ROOT)
+    report = tmp_path / "report.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "examples/scan_bucket.py",
+            "s3://models/team/",
+            "--emulator",
+            "--report",
+            str(report),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr  # the empty folder cannot be scanned
+    entries = {e["model"]: e["outcome"] for e in json.loads(report.read_text())}
+    assert entries == {
+        "s3://models/team/benign": "ALLOWED",
+        "s3://models/team/empty": "ERROR",
+        "s3://models/team/malicious": "BLOCKED",
+    }
