@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from modelsec import AsyncModelSecurityClient, ScanResult
@@ -60,8 +61,8 @@ async def scan_all(client: AsyncModelSecurityClient, args: argparse.Namespace) -
         report.append(entry)
         print(f"{entry['outcome']:8} {result.target}  {entry['error'] or ''}")
     if args.report:
-        with open(args.report, "w", encoding="utf-8") as fh:
-            json.dump(sorted(report, key=lambda e: e["model"]), fh, indent=2)
+        text = json.dumps(sorted(report, key=lambda e: e["model"]), indent=2)
+        await asyncio.to_thread(Path(args.report).write_text, text, encoding="utf-8")
     if any(r["outcome"] == "ERROR" for r in report):
         return 2
     return 1 if any(r["outcome"] == "BLOCKED" for r in report) else 0
