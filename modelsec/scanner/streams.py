@@ -186,8 +186,9 @@ def scan_streams(
     """Scan a model given as named streams and return its ``scan_details``.
 
     The caller chose the files (patterns, the 1,000-file limit). ``root`` is a local directory
-    holding copies of the model's configurations and Python files (at their ``rel`` paths, or
-    at each stream's ``path``): with it, the repository pass judges which code loaders run.
+    holding copies of the model's configurations and Python files (each stream's ``path``):
+    with it, the repository pass judges which code loaders run (code it cannot read fails
+    closed).
 
     Example:
         >>> import io
@@ -205,8 +206,12 @@ def scan_streams(
         from modelsec.scanner.repository import analyse_repository
         from modelsec.scanner.walk import Entry
 
+        # Only the copies the caller made are read; a stream without one gets a path that
+        # cannot exist (never one built from its name, which could lead out of ``root``).
+        missing = os.path.join(root, ".modelsec-no-copy")
         entries = [
-            Entry(s.rel, s.path or os.path.join(root, *s.rel.split("/")), "file") for s in streams
+            Entry(s.rel, s.path or os.path.join(missing, str(i)), "file")
+            for i, s in enumerate(streams)
         ]
         analyse_repository(root, entries, files, lim)
     return details_of(files, started, t0)

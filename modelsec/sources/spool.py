@@ -21,8 +21,6 @@ from modelsec.sources.base import RemoteFile, Source, StorageObject, StorageProg
 
 __all__ = ["SpoolFile"]
 
-_BUF = 1 << 20
-
 
 class SpoolFile(io.RawIOBase):
     """A storage object as a seekable binary file, filled by one background download.
@@ -58,19 +56,17 @@ class SpoolFile(io.RawIOBase):
         self._error: BaseException | None = None
         self._hash = hashlib.sha256()
         self._pos = 0
-        self._hashed = 0
-        self._hash_done = False
         self._remote = RemoteFile(source, obj, progress)
         self._thread = threading.Thread(target=self._fill, name="modelsec-spool", daemon=True)
-        self._hasher = threading.Thread(target=self._digest, name="modelsec-hash", daemon=True)
         self._thread.start()
-        self._hasher.start()
 
     def _fill(self) -> None:
         try:
             for chunk in self._remote.chunks():
                 if self._stop:
                     break
+                # sha256 releases the GIL: the scanner thread reads on meanwhile.
+                self._hash.update(chunk)
                 written = 0
                 while written < len(chunk):
                     written += os.pwrite(self._fd, chunk[written:], self._have + written)
@@ -85,27 +81,6 @@ class SpoolFile(io.RawIOBase):
             with self._cond:
                 self._done = True
                 self._cond.notify_all()
-
-    def _digest(self) -> None:
-        # Hashing runs beside the download (sha256 releases the GIL), not after each chunk.
-        hashed = 0
-        while True:
-            with self._cond:
-                while self._have <= hashed and not self._done and not self._stop:
-                    self._cond.wait()
-                have, done = self._have, self._done
-            if self._stop or (done and hashed >= have):
-                break
-            while hashed < have:
-                data = os.pread(self._fd, min(_BUF * 4, have - hashed), hashed)
-                if not data:
-                    break
-                self._hash.update(data)
-                hashed += len(data)
-        with self._cond:
-            self._hashed = hashed
-            self._hash_done = True
-            self._cond.notify_all()
 
     def _wait(self, upto: int) -> int:
         with self._cond:
@@ -150,10 +125,7 @@ class SpoolFile(io.RawIOBase):
     def sha256_hexdigest(self) -> str:
         """The object's sha256 once it has all arrived (the scanner hashes nothing itself)."""
         have = self._wait(self._size + 1)
-        with self._cond:
-            while not self._hash_done:
-                self._cond.wait()
-        if have != self._size or self._hashed != have:
+        if have != self._size:
             from modelsec.errors import PayloadError
 
             raise PayloadError(
@@ -168,6 +140,5 @@ class SpoolFile(io.RawIOBase):
                 self._stop = True
                 self._cond.notify_all()
             self._thread.join()
-            self._hasher.join()
             self._file.close()
         super().close()

@@ -145,6 +145,7 @@ def parse_location(uri: str) -> Location | None:
         rest = [p for p in tail.split("/") if p]
         if not project or not rest:
             raise _bad(text, "expected https://<host>/<group>/<project>/-/ml/models/<id>")
+        _check_parts(text, project.split("/"))
         version = None
         if len(rest) >= 3 and rest[1] == "versions":
             version = rest[2]

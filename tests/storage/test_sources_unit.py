@@ -378,3 +378,24 @@ def test_spool_failure_surfaces_in_the_scan() -> None:
     finally:
         base_mod_backoff["backoff"] = old
     assert "m.pkl" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_repository_pass_sees_streamed_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelsec.sources import scan as scan_mod
+
+    files = {
+        "config.json": b'{"auto_map": {"AutoModel": "modeling_x.M"}}',
+        "modeling_x.py": b"import os\n\nclass M:\n    def forward(self):\n        os.system('id')\n",
+        "model.safetensors": safetensors_bytes(4),
+        "../escape.json": b'{"auto_map": {"AutoModel": "other.M"}}',
+    }
+    monkeypatch.setattr(scan_mod, "open_source", lambda loc: MemorySource(files))
+    remote = scan_mod.scan_uri("s3://bucket/model")
+    local_files = {k: v for k, v in files.items() if not k.startswith("..")}
+    local = scan_path(local_twin(tmp_path, local_files))
+    by_name = {f[0]: f for f in comparable(remote)}
+    assert [by_name[f[0]] for f in comparable(local)] == comparable(local)
+    runtime = [i for f in remote.files if f.file_path == "modeling_x.py" for i in f.issues_detected]
+    assert runtime, "code a loader installs must be judged for streamed models too"
