@@ -13,7 +13,8 @@ Example:
 
 Public names: :func:`scan_path`, :func:`scan_path_async`, :func:`scan_file`,
 :class:`ScanLimits`, :data:`SUPPORTED_FORMATS`, :data:`SCANNER_VERSION`,
-:class:`TooManyFilesError`.
+:class:`TooManyFilesError`; :func:`scan_streams` and :class:`NamedStream` scan files given as
+streams (object storage, registries) with no copy on disk.
 """
 
 from modelsec.scanner.api import (
@@ -24,15 +25,18 @@ from modelsec.scanner.api import (
     scan_path_async,
 )
 from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
+from modelsec.scanner.streams import NamedStream, scan_streams
 from modelsec.scanner.walk import TooManyFilesError
 
 __all__ = [
     "DEFAULT_LIMITS",
     "SCANNER_VERSION",
     "SUPPORTED_FORMATS",
+    "NamedStream",
     "ScanLimits",
     "TooManyFilesError",
     "scan_file",
     "scan_path",
     "scan_path_async",
+    "scan_streams",
 ]

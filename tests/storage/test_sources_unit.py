@@ -399,3 +399,18 @@ def test_repository_pass_sees_streamed_code(
     assert [by_name[f[0]] for f in comparable(local)] == comparable(local)
     runtime = [i for f in remote.files if f.file_path == "modeling_x.py" for i in f.issues_detected]
     assert runtime, "code a loader installs must be judged for streamed models too"
+
+
+def test_scan_without_a_group_uses_the_default_group_of_the_source(tmp_path: Path) -> None:
+    from modelsec import ModelSecurityClient
+    from modelsec.emulator import EmulatorThread
+
+    model = malicious_model(tmp_path / "m")
+    with (
+        EmulatorThread(port=0, settle_delay=0.01, activation_delay=0.0) as emu,
+        ModelSecurityClient(**emu.client_kwargs()) as client,
+    ):
+        result = client.scan(str(model), poll_interval=0.02)
+        (many,) = list(client.scan_many([str(model)], poll_interval=0.02))
+    assert result.is_blocked and many.is_blocked
+    assert result.scan is not None and result.scan.security_group_name == "Default LOCAL"
