@@ -211,8 +211,10 @@ class RemoteFile(io.RawIOBase):
         *,
         retries: int = 5,
         backoff: float = 0.5,
+        count_file: bool = False,
     ) -> None:
         super().__init__()
+        self._count_file = count_file
         self._source = source
         self._obj = obj
         self._size = obj.size
@@ -249,6 +251,8 @@ class RemoteFile(io.RawIOBase):
         return offset
 
     def close(self) -> None:
+        if not self.closed and self._count_file and self._progress is not None:
+            self._progress.file_done()
         self._drop()
         super().close()
 

@@ -167,7 +167,7 @@ def _remote(
 
         return lambda: SpoolFile(source, obj, progress)  # type: ignore[return-value]
     # Too large to spool: ranged requests where the parsers need random access.
-    return lambda: RemoteFile(source, obj, progress)  # type: ignore[return-value]
+    return lambda: RemoteFile(source, obj, progress, count_file=True)  # type: ignore[return-value]
 
 
 def _scan_streamed(
@@ -184,6 +184,7 @@ def _scan_streamed(
             parts = _safe_parts(obj.rel)
             if _wants_copy(obj) and parts is not None:
                 data = _read_all(source, obj, progress)
+                progress.file_done()
                 path = os.path.join(root, *parts)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "wb") as fh:
@@ -195,7 +196,6 @@ def _scan_streamed(
                     NamedStream(obj.rel, obj.size, _remote(source, obj, progress, spool_max_bytes))
                 )
         details = scan_streams(streams, root=root, spool_max_bytes=spool_max_bytes)
-    progress.files_done = len(objects)
     if progress.bytes_read > (64 << 20):
         log.info("%s", progress.line())
     return details

@@ -56,6 +56,7 @@ class SpoolFile(io.RawIOBase):
         self._error: BaseException | None = None
         self._hash = hashlib.sha256()
         self._pos = 0
+        self._progress = progress
         self._remote = RemoteFile(source, obj, progress)
         self._thread = threading.Thread(target=self._fill, name="modelsec-spool", daemon=True)
         self._thread.start()
@@ -136,6 +137,8 @@ class SpoolFile(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            if self._progress is not None:
+                self._progress.file_done()
             with self._cond:
                 self._stop = True
                 self._cond.notify_all()

@@ -414,3 +414,23 @@ def test_scan_without_a_group_uses_the_default_group_of_the_source(tmp_path: Pat
         (many,) = list(client.scan_many([str(model)], poll_interval=0.02))
     assert result.is_blocked and many.is_blocked
     assert result.scan is not None and result.scan.security_group_name == "Default LOCAL"
+
+
+def test_progress_counts_files_and_bytes_of_a_streamed_scan(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from modelsec.sources import scan as scan_mod
+
+    files = {"a.pkl": b"\x80\x04N." * 50_000, "config.json": b"{}", "b.bin": b"\0" * 100_000}
+    monkeypatch.setattr(scan_mod, "open_source", lambda loc: MemorySource(files))
+    monkeypatch.setattr(
+        scan_mod, "StorageProgress", lambda *a, **kw: StorageProgress(*a, **{**kw, "every": 0.0})
+    )
+    with caplog.at_level(logging.INFO, logger="modelsec.sources"):
+        scan_mod.scan_uri("s3://bucket/model")
+    lines = [r.getMessage() for r in caplog.records if r.name == "modelsec.sources"]
+    total = sum(len(v) for v in files.values()) / (1 << 20)
+    assert lines and all(ln.startswith("s3://bucket/model: ") for ln in lines)
+    assert lines[-1].endswith(f"files, {total:.1f}/{total:.1f} MiB") or any(
+        f"/3 files, {total:.1f}/{total:.1f} MiB" in ln for ln in lines
+    )
