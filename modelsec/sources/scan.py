@@ -35,8 +35,10 @@ def open_source(loc: Location) -> Source:
 
     Example:
         >>> from modelsec.sources.uri import parse_location
-        >>> type(open_source(parse_location("https://h.example/artifactory/repo/m"))).__name__
+        >>> source = open_source(parse_location("https://h.example/artifactory/repo/m"))
+        >>> type(source).__name__
         'ArtifactorySource'
+        >>> source.close()
     """
     if loc.kind in ("s3", "azure"):
         from modelsec.sources.objstore import ObjectStoreSource
