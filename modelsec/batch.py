@@ -78,7 +78,7 @@ async def scan_many(
     client: AsyncModelSecurityClient,
     targets: Iterable[Target],
     *,
-    security_group_uuid: str,
+    security_group_uuid: str | None,
     concurrency: int = 8,
     wait: bool = True,
     timeout: float | None = 600.0,
@@ -92,6 +92,7 @@ async def scan_many(
     labels: LabelsArg | None = None,
     reconcile_window: float | None = None,
     journal: str | os.PathLike[str] | None = None,
+    download_dir: str | None = None,
 ) -> AsyncIterator[ScanResult]:
     """Implementation of ``AsyncModelSecurityClient.scan_many``.
 
@@ -132,6 +133,7 @@ async def scan_many(
         errors_as_results=True,
         reconcile_window=reconcile_window,
         journal=opened,
+        download_dir=download_dir,
     )
     source = enumerate(iter(targets))
     results: asyncio.Queue[ScanResult | None] = asyncio.Queue()

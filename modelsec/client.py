@@ -241,7 +241,7 @@ class AsyncModelSecurityClient:
         self,
         target: Target,
         *,
-        security_group_uuid: str,
+        security_group_uuid: str | None = None,
         wait: bool = True,
         timeout: float | None = 600.0,
         poll_interval: float | None = None,
@@ -252,13 +252,19 @@ class AsyncModelSecurityClient:
         ignore_patterns: Sequence[str] | None = None,
         labels: LabelsArg | None = None,
         reconcile_window: float | None = None,
+        download_dir: str | os.PathLike[str] | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
         A remote URI (``hf://org/model``, ``https://huggingface.co/...``, ``s3://...``) is
         submitted as is. A local file or directory is scanned on this machine with
         :func:`modelsec.scanner.scan_path` (in a worker thread; nothing in the model is loaded
-        or run) and submitted as a LOCAL scan with its ``scan_details``. With ``wait=True`` it
+        or run) and submitted as a LOCAL scan with its ``scan_details``. A model in object
+        storage or a registry (``s3://``, ``gs://``, ``az://``, Azure Blob, Artifactory and GitLab
+        model registry URLs: see :mod:`modelsec.sources`) is read and scanned the same way, in a
+        worker thread, and submitted with ``model_uri`` = the URI and its source type;
+        ``download_dir`` keeps a copy of it there. Without ``security_group_uuid`` the
+        ``Default <SOURCE_TYPE>`` group of the target's source is used. With ``wait=True`` it
         polls until the scan settles; a BLOCKED result carries every violation. The create is
         tagged with a ``modelsec_request_id`` label and reconciled if its outcome is unknown:
         it is sent again only when no scan carries the label ``reconcile_window`` seconds
@@ -282,7 +288,7 @@ class AsyncModelSecurityClient:
         return await scan_one(
             self,
             target,
-            security_group_uuid=check_uuid("security_group_uuid", security_group_uuid),
+            security_group_uuid=_group_arg(security_group_uuid),
             wait=wait,
             timeout=timeout,
             poll_interval=poll_interval,
@@ -293,13 +299,14 @@ class AsyncModelSecurityClient:
             ignore_patterns=ignore_patterns,
             labels=labels,
             reconcile_window=reconcile_window,
+            download_dir=None if download_dir is None else os.fspath(download_dir),
         )
 
     def scan_many(
         self,
         targets: Iterable[Target],
         *,
-        security_group_uuid: str,
+        security_group_uuid: str | None = None,
         concurrency: int = 8,
         wait: bool = True,
         timeout: float | None = 600.0,
@@ -313,6 +320,7 @@ class AsyncModelSecurityClient:
         labels: LabelsArg | None = None,
         reconcile_window: float | None = None,
         journal: str | os.PathLike[str] | None = None,
+        download_dir: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -349,7 +357,7 @@ class AsyncModelSecurityClient:
         return scan_many(
             self,
             targets,
-            security_group_uuid=check_uuid("security_group_uuid", security_group_uuid),
+            security_group_uuid=_group_arg(security_group_uuid),
             concurrency=concurrency,
             wait=wait,
             timeout=timeout,
@@ -363,6 +371,7 @@ class AsyncModelSecurityClient:
             labels=labels,
             reconcile_window=reconcile_window,
             journal=journal,
+            download_dir=None if download_dir is None else os.fspath(download_dir),
         )
 
     async def close(self) -> None:
@@ -394,3 +403,8 @@ class AsyncModelSecurityClient:
                 ResourceWarning,
                 stacklevel=2,
             )
+
+
+def _group_arg(value: str | None) -> str | None:
+    """A given group uuid, checked; None picks each target's ``Default <SOURCE_TYPE>`` group."""
+    return None if value is None else check_uuid("security_group_uuid", value)

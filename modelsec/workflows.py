@@ -70,7 +70,7 @@ T = TypeVar("T")
 
 Target = Union[str, "os.PathLike[str]"]
 
-_REMOTE_SCHEMES = ("hf://", "s3://", "gs://", "https://", "http://")
+_REMOTE_SCHEMES = ("hf://", "s3://", "gs://", "az://", "https://", "http://")
 
 
 def source_type_of(target: Target) -> SourceType:
@@ -96,8 +96,13 @@ def source_type_of(target: Target) -> SourceType:
         return SourceType.AZURE
     if re.match(r"^https://[^/]+\.jfrog\.io/", lowered):
         return SourceType.ARTIFACTORY
-    if lowered.startswith("https://") and "/-/ml/models/" in lowered:
+    if re.match(r"^https?://", lowered) and "/-/ml/models/" in lowered:
         return SourceType.GITLAB
+    # Object storage the client reads itself (modelsec.sources): az://, Artifactory paths.
+    if lowered.startswith("az://"):
+        return SourceType.AZURE
+    if re.match(r"^https?://[^/]+/artifactory/", lowered):
+        return SourceType.ARTIFACTORY
     return SourceType.LOCAL
 
 
@@ -198,9 +203,24 @@ def _scan_local(
     text: str,
     allow_patterns: Sequence[str] | None,
     ignore_patterns: Sequence[str] | None,
+    download_dir: str | None = None,
 ) -> tuple[str, ScanDetails]:
-    """Check, resolve and scan a local path (runs in a worker thread: all of it is file I/O)."""
-    # Lazy import: the SDK never imports the scanner unless a local scan is asked for.
+    """Check, resolve and scan a local path, or read and scan a model in object storage or a
+    registry (runs in a worker thread: all of it is blocking I/O). Returns the ``model_uri``
+    (a storage URI as given) and the ``scan_details``."""
+    # Lazy imports: the SDK never imports the scanner unless a client-side scan is asked for.
+    from modelsec.sources.uri import is_storage_uri
+
+    if is_storage_uri(text):
+        from modelsec.sources import scan_uri
+
+        details = scan_uri(
+            text,
+            allow_patterns=allow_patterns,
+            ignore_patterns=ignore_patterns,
+            download_dir=download_dir,
+        )
+        return text, details
     from modelsec.scanner import scan_path
 
     path = Path(text)
@@ -235,7 +255,7 @@ class _ScanJob:
         self,
         client: AsyncModelSecurityClient,
         *,
-        security_group_uuid: str,
+        security_group_uuid: str | None,
         wait: bool,
         timeout: float | None,
         poll_interval: float | None,
@@ -251,7 +271,10 @@ class _ScanJob:
         read_attempts: int = 8,
         reconcile_window: float | None = None,
         journal: Journal | None = None,
+        download_dir: str | None = None,
     ) -> None:
+        self.download_dir = download_dir
+        self._default_groups: dict[str, str] = {}
         self.client = client
         self.security_group_uuid = security_group_uuid
         self.wait = wait
@@ -278,17 +301,18 @@ class _ScanJob:
         if resumed is not None:
             return await self._settle(text, index, resumed, None)
         details: ScanDetails | None = None
-        if _is_remote(text):
+        group = self.security_group_uuid or await self._default_group(text)
+        if _is_remote(text) and not _is_storage(text):
             model_uri = text
             allow, ignore = self.allow_patterns, self.ignore_patterns
         else:
             model_uri, details = await anyio.to_thread.run_sync(
-                _scan_local, text, self.allow_patterns, self.ignore_patterns
+                _scan_local, text, self.allow_patterns, self.ignore_patterns, self.download_dir
             )
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
             allow, ignore = None, None
         created = await self._create(
-            model_uri, details, allow, ignore, text=text, index=index, entry=entry
+            model_uri, details, allow, ignore, text=text, index=index, entry=entry, group=group
         )
         return await self._settle(text, index, created, details)
 
@@ -384,6 +408,7 @@ class _ScanJob:
         text: str,
         index: int,
         entry: JournalEntry | None = None,
+        group: str | None = None,
     ) -> _Created:
         reused = entry is not None and entry.request_id is not None
         request_id = (
@@ -408,7 +433,7 @@ class _ScanJob:
             try:
                 scan = await self.client.scans.create(
                     model_uri=model_uri,
-                    security_group_uuid=self.security_group_uuid,
+                    security_group_uuid=group or str(self.security_group_uuid),
                     model_name=self.model_name,
                     model_author=self.model_author,
                     model_version=self.model_version,
@@ -477,6 +502,24 @@ class _ScanJob:
             )
         return found
 
+    async def _default_group(self, target: str) -> str:
+        """The ``Default <SOURCE_TYPE>`` group of the target's source (cached per job)."""
+        st = source_type_of(target).value
+        if st not in self._default_groups:
+            name = f"Default {st}"
+            page = await self._read(
+                lambda: self.client.security_groups.list(
+                    search_query=name, source_types=[st], limit=100
+                )
+            )
+            found = [g.uuid for g in page.security_groups if g.name == name]
+            if len(found) != 1:
+                raise PayloadError(
+                    f"no single security group named {name!r}; pass security_group_uuid"
+                )
+            self._default_groups[st] = found[0]
+        return self._default_groups[st]
+
     async def _read(self, fetch: Callable[[], Awaitable[T]]) -> T:
         """A read (idempotent) that outlives transient failures beyond the request's retries.
 
@@ -493,6 +536,12 @@ class _ScanJob:
                 log.info("read failed (%s); trying again", exc)
                 await transport.sleep(transport.retry.delay(attempt, rand=transport.rand))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_storage(target: str) -> bool:
+    from modelsec.sources.uri import is_storage_uri
+
+    return is_storage_uri(target)
 
 
 def _outcome_unknown(exc: BaseException) -> bool:
@@ -519,7 +568,7 @@ async def scan_one(
     client: AsyncModelSecurityClient,
     target: Target,
     *,
-    security_group_uuid: str,
+    security_group_uuid: str | None,
     wait: bool = True,
     timeout: float | None = 600.0,
     poll_interval: float | None = None,
@@ -531,6 +580,7 @@ async def scan_one(
     labels: LabelsArg | None = None,
     reconcile: bool = True,
     reconcile_window: float | None = None,
+    download_dir: str | None = None,
 ) -> ScanResult:
     """Implementation of ``AsyncModelSecurityClient.scan`` (errors raise)."""
     _check_window(reconcile_window)
@@ -548,6 +598,7 @@ async def scan_one(
         labels=labels,
         reconcile=reconcile,
         reconcile_window=reconcile_window,
+        download_dir=download_dir,
     )
     return await job.run(target, 0)
 

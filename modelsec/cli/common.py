@@ -204,6 +204,8 @@ def source_type_of(target: str) -> str:
         return "S3"
     if scheme in ("gs", "gcs"):
         return "GCS"
+    if scheme == "az":
+        return "AZURE"
     if scheme in ("http", "https"):
         if host in ("huggingface.co", "www.huggingface.co", "hf.co"):
             return "HUGGING_FACE"
@@ -213,6 +215,8 @@ def source_type_of(target: str) -> str:
             return "ARTIFACTORY"
         if "/-/ml/models" in u.path:
             return "GITLAB"
+        if u.path.startswith("/artifactory/"):
+            return "ARTIFACTORY"
         raise CLIError(f"cannot tell the source type of {target!r}; pass --group")
     if scheme == "file":
         return "LOCAL"

@@ -13,7 +13,9 @@ Example:
 
 Public names: :func:`scan_path`, :func:`scan_path_async`, :func:`scan_file`,
 :class:`ScanLimits`, :data:`SUPPORTED_FORMATS`, :data:`SCANNER_VERSION`,
-:class:`TooManyFilesError`, :class:`ScanCancelled` and :func:`cancel_on` (stop a running scan).
+:class:`TooManyFilesError`, :class:`ScanCancelled` and :func:`cancel_on` (stop a running scan);
+:func:`scan_streams` and :class:`NamedStream` scan files given as streams (object storage,
+registries) with no copy on disk.
 """
 
 from modelsec.scanner.api import (
@@ -25,12 +27,14 @@ from modelsec.scanner.api import (
 )
 from modelsec.scanner.cancel import ScanCancelled, cancel_on
 from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
+from modelsec.scanner.streams import NamedStream, scan_streams
 from modelsec.scanner.walk import TooManyFilesError
 
 __all__ = [
     "DEFAULT_LIMITS",
     "SCANNER_VERSION",
     "SUPPORTED_FORMATS",
+    "NamedStream",
     "ScanCancelled",
     "ScanLimits",
     "TooManyFilesError",
@@ -38,4 +42,5 @@ __all__ = [
     "scan_file",
     "scan_path",
     "scan_path_async",
+    "scan_streams",
 ]

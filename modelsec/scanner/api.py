@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import BinaryIO
 
 import anyio.to_thread
 
 from modelsec._version import __version__
+from modelsec.errors import AISecSDKException
 from modelsec.scanner import cancel as _cancel
 from modelsec.scanner.dispatch import scan_source
 from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
@@ -22,7 +25,14 @@ from modelsec.scanner.walk import Entry, walk
 from modelsec.types.data import FileScanData, ModelScanIssue, ScanDetails
 from modelsec.types.enums import ModelScanStatus
 
-__all__ = ["SCANNER_VERSION", "SUPPORTED_FORMATS", "scan_file", "scan_path", "scan_path_async"]
+__all__ = [
+    "SCANNER_VERSION",
+    "SUPPORTED_FORMATS",
+    "scan_content",
+    "scan_file",
+    "scan_path",
+    "scan_path_async",
+]
 
 #: ``scanner_version`` sent with every LOCAL scan.
 SCANNER_VERSION = f"modelsec/{__version__}"
@@ -118,8 +128,39 @@ def scan_file(
             blob_id=_synthetic_id("unreadable", rel),
             error_message=clip(f"cannot read file: {exc.strerror or exc}", 1024),
         )
+    return scan_content(rel, size, lambda: digest, path=path, limits=limits, cancel=cancel)
+
+
+def scan_content(
+    rel: str,
+    size: int,
+    sha256: Callable[[], str],
+    *,
+    path: str | None = None,
+    fp: BinaryIO | None = None,
+    seekable: bool = True,
+    limits: ScanLimits = DEFAULT_LIMITS,
+    cancel: threading.Event | None = None,
+) -> FileScanData:
+    """Scan one file's content, from ``path`` or from the open binary file ``fp``.
+
+    ``sha256()`` is called after the parsers ran and returns the content's hex digest (a
+    streamed source hashes what the parsers read and the rest once they are done, so every
+    byte is fetched once). ``seekable=False`` scans ``fp`` as a forward-only stream (formats
+    that need random access then fail closed).
+
+    Example:
+        >>> import io, hashlib
+        >>> data = b"cos\\nsystem\\n(S'id'\\ntR."
+        >>> r = scan_content("m.pkl", len(data), lambda: hashlib.sha256(data).hexdigest(),
+        ...                  fp=io.BytesIO(data))
+        >>> r.issues_detected[0].threat, r.sha256 == hashlib.sha256(data).hexdigest()
+        ('PAIT-PKL-100', True)
+    """
+    rel = clip(rel, 1024)
     ctx = FileContext(rel, limits)
     if size > limits.max_file_bytes:
+        digest = sha256()
         # Fail closed: content that was not parsed is a finding the default policy blocks.
         msg = f"larger than max_file_bytes ({limits.max_file_bytes}); not parsed"
         return FileScanData(
@@ -133,10 +174,18 @@ def scan_file(
             ],
             error_message=msg,
         )
+    if fp is None and path is None:
+        raise ValueError("scan_content needs path or fp")
     try:
-        with _cancel.open_binary(path, cancel) as fp:
-            src = ByteSource.from_file(fp, size)
-            scan_source(ctx, src, rel, rel, 0, fp=fp)
+        if fp is not None:
+            opened: contextlib.AbstractContextManager[BinaryIO] = contextlib.nullcontext(fp)
+        else:
+            opened = _cancel.open_binary(path or "", cancel)
+        with opened as f:
+            src = ByteSource.from_file(f, size) if seekable else ByteSource(f.read, size=size)
+            scan_source(ctx, src, rel, rel, 0, fp=f if seekable else None)
+    except AISecSDKException:
+        raise  # the source failed (network, credentials): not a finding about the file
     except ScanAbort as exc:
         ctx.scanned = True
         ctx.add_issue(exc.message, rel, exc.threat)
@@ -146,6 +195,7 @@ def scan_file(
         ctx.add_error("structure nested too deeply to scan")
     except Exception as exc:  # a scanner bug must never crash a scan: report it on the file
         ctx.add_error(f"internal scanner error: {type(exc).__name__}: {printable(str(exc))}")
+    digest = sha256()
     if ctx.scanned:
         status = ModelScanStatus.SCANNED
     elif ctx.errors:
@@ -302,6 +352,17 @@ def scan_path(
     from modelsec.scanner.repository import analyse_repository  # code loaders execute
 
     analyse_repository(os.fspath(path), entries, files, lim)
+    return details_of(files, started, t0)
+
+
+def details_of(files: list[FileScanData], started: _dt.datetime, t0: float) -> ScanDetails:
+    """The ``scan_details`` of scanned ``files`` (``t0``: ``time.perf_counter()`` at start).
+
+    Example:
+        >>> import datetime, time
+        >>> details_of([], datetime.datetime.now(datetime.timezone.utc), time.perf_counter()).files
+        []
+    """
     formats: list[str] = []
     for f in files:
         for fmt in f.formats or []:

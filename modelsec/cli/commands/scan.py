@@ -123,6 +123,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="GLOB",
         help="skip files matching (repeatable)",
     )
+    p.add_argument(
+        "--download-dir",
+        metavar="DIR",
+        help="keep a copy of models read from object storage or registries under DIR "
+        "(<DIR>/<platform>/<bucket>/<prefix>); by default they are scanned as streams",
+    )
     p.add_argument("--model-name", metavar="NAME")
     p.add_argument("--model-author", metavar="AUTHOR")
     p.add_argument("--model-version", metavar="VERSION")
@@ -394,6 +400,7 @@ async def run_online(
                 ignore_patterns=args.ignore_pattern,
                 labels=labels,
                 journal=args.journal,
+                download_dir=args.download_dir,
             ):
                 mr = from_scan_result(r, group_name=names.get(gid), allow_empty=args.allow_empty)
                 slots[indexes[r.index]] = mr
@@ -436,15 +443,17 @@ class OfflineSetup:
     labels: dict[str, str]
     group_name: str
     absolute: list[str]
+    policy: Any = None
 
 
 def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
     """Check the targets and load the policy (``--policy``) or the default LOCAL rules."""
     from modelsec.policy import PolicyFileError, default_rule_instances, load_policy
+    from modelsec.sources import is_storage_uri
 
-    remote = [t for t in args.targets if is_remote(t)]
+    remote = [t for t in args.targets if is_remote(t) and not is_storage_uri(t)]
     if remote:
-        raise CLIError(f"--offline scans local paths only, not {remote[0]!r}")
+        raise CLIError(f"--offline scans local paths and object storage only, not {remote[0]!r}")
     if args.group is not None and args.policy is None:
         raise CLIError("--offline --group NAME needs --policy FILE (the file that holds the group)")
     if args.journal:
@@ -463,7 +472,8 @@ def prepare_offline(args: argparse.Namespace) -> OfflineSetup:
         labels=parse_labels(args.label),
         group_name=args.group
         or (f"policy {os.path.basename(args.policy)}" if args.policy else "Default LOCAL"),
-        absolute=[os.path.abspath(t) for t in args.targets],
+        absolute=[t if is_remote(t) else os.path.abspath(t) for t in args.targets],
+        policy=policy,
     )
 
 
@@ -498,21 +508,29 @@ async def run_offline(
         async with sem:
             if cancel is not None and cancel.is_set():
                 return  # interrupted before it started
+            st, rules, gname = "LOCAL", instances, group_name
+            if is_remote(target):  # object storage (prepare_offline let nothing else through)
+                st = source_type_of(target)
+                rules = _offline_rules(setup, st)
+                gname = group_name.replace("Default LOCAL", f"Default {st}")
             mr = ModelResult(
                 target=target,
                 outcome="ERROR",
-                source_type="LOCAL",
-                local_path=target,
-                security_group_name=group_name,
+                source_type=st,
+                local_path=None if is_remote(target) else target,
+                security_group_name=gname,
             )
             t0 = time.monotonic()
             try:
-                details = await scan_path_async(
-                    target,
-                    allow_patterns=args.allow_pattern,
-                    ignore_patterns=args.ignore_pattern,
-                    cancel=cancel,
-                )
+                if is_remote(target):
+                    details = await _scan_storage_async(target, args)
+                else:
+                    details = await scan_path_async(
+                        target,
+                        allow_patterns=args.allow_pattern,
+                        ignore_patterns=args.ignore_pattern,
+                        cancel=cancel,
+                    )
             except ScanCancelled:
                 return  # interrupted: no verdict
             except FileNotFoundError:
@@ -527,8 +545,8 @@ async def run_offline(
                 wire = details.to_dict(exclude_none=True)
                 ev = evaluate_scan(
                     wire,
-                    instances,
-                    source_type="LOCAL",
+                    rules,
+                    source_type=st,
                     model_uri=absolute[i],
                     labels=labels,
                     custom_rules=customs,
@@ -556,6 +574,30 @@ async def run_offline(
     async with progress:
         await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
     report.results = [s for s in slots if s is not None]
+
+
+def _offline_rules(setup: OfflineSetup, source_type: str) -> list[Any]:
+    from modelsec.policy import default_rule_instances
+
+    if setup.policy is not None:
+        return list(setup.policy.rule_instances(source_type))
+    return list(default_rule_instances(source_type))
+
+
+async def _scan_storage_async(target: str, args: argparse.Namespace) -> Any:
+    import anyio.to_thread
+
+    from modelsec.sources import scan_uri
+
+    def call() -> Any:
+        return scan_uri(
+            target,
+            allow_patterns=args.allow_pattern,
+            ignore_patterns=args.ignore_pattern,
+            download_dir=args.download_dir,
+        )
+
+    return await anyio.to_thread.run_sync(call)
 
 
 # ---------------------------------------------------------------------------------- Ctrl-C

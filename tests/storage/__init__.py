@@ -1,0 +1,1 @@
+"""Models in object storage and registries (unit tests; ``-m storage``: real servers)."""
