@@ -26,6 +26,7 @@ from modelsec.types import PyPIAuth
 from modelsec.types._base import structure
 
 if TYPE_CHECKING:
+    from modelsec.fleet import ExecutorLike
     from modelsec.workflows import ScanProgress, ScanResult, Target
 
 __all__ = ["AsyncModelSecurityClient"]
@@ -246,6 +247,7 @@ class AsyncModelSecurityClient:
         allow_patterns: Sequence[str] | None = None,
         ignore_patterns: Sequence[str] | None = None,
         labels: LabelsArg | None = None,
+        executor: ExecutorLike | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
@@ -255,7 +257,8 @@ class AsyncModelSecurityClient:
         or run) and submitted as a LOCAL scan with its ``scan_details``. With ``wait=True`` it
         polls until the scan settles; a BLOCKED result carries every violation. The create is
         tagged with a ``modelsec_request_id`` label and reconciled if its outcome is unknown,
-        so a fault never leaves a duplicate scan.
+        so a fault never leaves a duplicate scan. ``executor`` runs the local read + scan
+        elsewhere (a process pool, a Dask or Ray cluster: see ``scan_many``).
 
         Raises:
             ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
@@ -283,6 +286,7 @@ class AsyncModelSecurityClient:
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             labels=labels,
+            executor=executor,
         )
 
     def scan_many(
@@ -301,6 +305,7 @@ class AsyncModelSecurityClient:
         allow_patterns: Sequence[str] | None = None,
         ignore_patterns: Sequence[str] | None = None,
         labels: LabelsArg | None = None,
+        executor: ExecutorLike | None = None,
     ) -> AsyncIterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -311,6 +316,13 @@ class AsyncModelSecurityClient:
         through its ``modelsec_request_id`` label before it is ever sent again, so the service
         holds exactly one scan per input. Stopping the iteration (``break``, cancellation)
         stops new work and leaves no task behind.
+
+        ``executor`` runs the read + scan of local targets on any
+        ``concurrent.futures.Executor`` instead of this process's threads: a
+        ``ProcessPoolExecutor`` (every core), ``distributed.Client`` or its ``get_executor()``
+        (Dask), :class:`modelsec.fleet.RayExecutor` (Ray). Workers read the model themselves
+        and send back only its ``ScanDetails``; API calls stay here. A worker that dies is
+        replaced and its targets scanned again (see :mod:`modelsec.fleet`).
 
         Example:
             >>> async def example(client):
@@ -335,6 +347,7 @@ class AsyncModelSecurityClient:
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             labels=labels,
+            executor=executor,
         )
 
     async def close(self) -> None:

@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-import anyio.to_thread
 import attrs
 
 from modelsec.core.polling import TRANSIENT_ERRORS
@@ -48,6 +47,7 @@ from modelsec.types import (
 
 if TYPE_CHECKING:
     from modelsec.client import AsyncModelSecurityClient
+    from modelsec.fleet import ExecutorLike
 
 __all__ = [
     "IDEMPOTENCY_LABEL",
@@ -207,7 +207,12 @@ class _ScanJob:
         errors_as_results: bool = False,
         create_attempts: int = 8,
         read_attempts: int = 8,
+        executor: ExecutorLike | None = None,
     ) -> None:
+        from modelsec.fleet import Dispatcher
+
+        # Where the read + scan of local targets runs (threads here by default; modelsec.fleet).
+        self.dispatcher = Dispatcher(executor)
         self.client = client
         self.security_group_uuid = security_group_uuid
         self.wait = wait
@@ -231,8 +236,8 @@ class _ScanJob:
             model_uri = text
             allow, ignore = self.allow_patterns, self.ignore_patterns
         else:
-            model_uri, details = await anyio.to_thread.run_sync(
-                _scan_local, text, self.allow_patterns, self.ignore_patterns
+            model_uri, details = await self.dispatcher.run(
+                _scan_local, text, self.allow_patterns, self.ignore_patterns, label=text
             )
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
             allow, ignore = None, None
@@ -348,6 +353,7 @@ async def scan_one(
     ignore_patterns: Sequence[str] | None = None,
     labels: LabelsArg | None = None,
     reconcile: bool = True,
+    executor: ExecutorLike | None = None,
 ) -> ScanResult:
     """Implementation of ``AsyncModelSecurityClient.scan`` (errors raise)."""
     job = _ScanJob(
@@ -363,8 +369,12 @@ async def scan_one(
         ignore_patterns=ignore_patterns,
         labels=labels,
         reconcile=reconcile,
+        executor=executor,
     )
-    return await job.run(target, 0)
+    try:
+        return await job.run(target, 0)
+    finally:
+        job.dispatcher.close()
 
 
 async def scan_many(
@@ -383,6 +393,7 @@ async def scan_many(
     allow_patterns: Sequence[str] | None = None,
     ignore_patterns: Sequence[str] | None = None,
     labels: LabelsArg | None = None,
+    executor: ExecutorLike | None = None,
 ) -> AsyncIterator[ScanResult]:
     """Implementation of ``AsyncModelSecurityClient.scan_many``."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -403,6 +414,7 @@ async def scan_many(
         labels=labels,
         reconcile=True,
         errors_as_results=True,
+        executor=executor,
     )
     source = enumerate(iter(targets))
     results: asyncio.Queue[ScanResult | None] = asyncio.Queue()
@@ -452,3 +464,4 @@ async def scan_many(
         # cancelled.
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+        job.dispatcher.close()

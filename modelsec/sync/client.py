@@ -15,6 +15,7 @@ from modelsec.client import AsyncModelSecurityClient
 from modelsec.config import ClientConfig, Timeouts
 from modelsec.core.auth import TokenInfo
 from modelsec.core.transport import Plane
+from modelsec.fleet import ExecutorLike
 from modelsec.resources._validate import LabelsArg
 from modelsec.sync import _portal
 from modelsec.sync._base import SyncClient
@@ -219,6 +220,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         allow_patterns: Sequence[str] | None = None,
         ignore_patterns: Sequence[str] | None = None,
         labels: LabelsArg | None = None,
+        executor: ExecutorLike | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
@@ -228,7 +230,8 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         or run) and submitted as a LOCAL scan with its ``scan_details``. With ``wait=True`` it
         polls until the scan settles; a BLOCKED result carries every violation. The create is
         tagged with a ``modelsec_request_id`` label and reconciled if its outcome is unknown,
-        so a fault never leaves a duplicate scan.
+        so a fault never leaves a duplicate scan. ``executor`` runs the local read + scan
+        elsewhere (a process pool, a Dask or Ray cluster: see ``scan_many``).
 
         Raises:
             ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
@@ -254,6 +257,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             labels=labels,
+            executor=executor,
         )
 
     def scan_many(
@@ -272,6 +276,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         allow_patterns: Sequence[str] | None = None,
         ignore_patterns: Sequence[str] | None = None,
         labels: LabelsArg | None = None,
+        executor: ExecutorLike | None = None,
     ) -> Iterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -282,6 +287,13 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         through its ``modelsec_request_id`` label before it is ever sent again, so the service
         holds exactly one scan per input. Stopping the iteration (``break``, cancellation)
         stops new work and leaves no task behind.
+
+        ``executor`` runs the read + scan of local targets on any
+        ``concurrent.futures.Executor`` instead of this process's threads: a
+        ``ProcessPoolExecutor`` (every core), ``distributed.Client`` or its ``get_executor()``
+        (Dask), :class:`modelsec.fleet.RayExecutor` (Ray). Workers read the model themselves
+        and send back only its ``ScanDetails``; API calls stay here. A worker that dies is
+        replaced and its targets scanned again (see :mod:`modelsec.fleet`).
 
         Example:
             >>> def example(client):
@@ -304,6 +316,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             labels=labels,
+            executor=executor,
         )
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ Examples::
     modelsec scan hf://my-org/my-model                       # Default HUGGING_FACE group
     modelsec scan ./models/bert --group "My LOCAL policy" -l team=ml --format sarif -o out.sarif
     modelsec scan ./a ./b s3://bucket/c --concurrency 4 --format junit -o junit.xml
+    modelsec scan ./models/* --workers 4 --concurrency 16   # local scans on 4 processes
     modelsec scan --offline ./models/bert --policy policy.json
 
 Exit status: 0 every model ALLOWED, 1 some model BLOCKED, 2 an error or a timeout
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,9 +159,52 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSON policy file for --offline: rule states, approved formats, custom rules",
     )
+    add_fleet_options(p)
     add_connection_options(p)
     p.set_defaults(func=run)
     return p
+
+
+def add_fleet_options(p: argparse.ArgumentParser) -> None:
+    """``--workers`` / ``--dask`` / ``--ray``: where the read + scan of local models runs."""
+    fleet = p.add_argument_group(
+        "where local models are scanned (default: threads of this process)"
+    ).add_mutually_exclusive_group()
+    fleet.add_argument(
+        "--workers", type=int, metavar="N", help="N processes on this machine (every core)"
+    )
+    fleet.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="a Dask cluster's scheduler (tcp://host:8786), or 'auto' for a local cluster; "
+        "needs modelsec[dask]",
+    )
+    fleet.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="a Ray cluster (ray://host:10001), or 'auto' for the local one; needs modelsec[ray]",
+    )
+
+
+@contextlib.contextmanager
+def fleet_executor(args: argparse.Namespace) -> Iterator[Any]:
+    """The executor ``--workers`` / ``--dask`` / ``--ray`` name (None: threads), closed after."""
+    workers, dask, ray = (getattr(args, n, None) for n in ("workers", "dask", "ray"))
+    if workers is not None and workers < 1:
+        raise CLIError("--workers must be >= 1")
+    if not (workers or dask or ray):
+        yield None
+        return
+    from modelsec.fleet import MissingExtraError, open_executor
+
+    with contextlib.ExitStack() as stack:
+        try:
+            executor = stack.enter_context(open_executor(workers=workers, dask=dask, ray=ray))
+        except MissingExtraError as exc:
+            raise CLIError(str(exc)) from None
+        except Exception as exc:  # a cluster we cannot reach: one line, no traceback
+            raise CLIError(f"cannot start or reach the executor: {exc}") from exc
+        yield executor
 
 
 # ---------------------------------------------------------------------------------- online
@@ -329,6 +374,7 @@ async def run_online(args: argparse.Namespace, report: Report) -> None:
                 allow_patterns=args.allow_pattern,
                 ignore_patterns=args.ignore_pattern,
                 labels=labels,
+                executor=getattr(args, "executor", None),
             ):
                 mr = from_scan_result(r, group_name=names.get(gid))
                 slots[indexes[r.index]] = mr
@@ -521,6 +567,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--timeout must be > 0")
     if args.concurrency < 1:
         raise CLIError("--concurrency must be >= 1")
+    if args.offline and (args.workers is not None or args.dask or args.ray):
+        raise CLIError("--workers, --dask and --ray apply to online scans")
     argv: Sequence[str] = getattr(args, "argv", None) or sys.argv[1:]
     report = Report(
         mode="offline" if args.offline else "online",
@@ -532,7 +580,8 @@ def run(args: argparse.Namespace) -> int:
         setup = prepare_offline(args)
         asyncio.run(run_offline(args, report, setup))
     else:
-        asyncio.run(run_online(args, report))
+        with fleet_executor(args) as args.executor:
+            asyncio.run(run_online(args, report))
     report.finished_at = report.started_at.__class__.now(report.started_at.tzinfo)
     emit(report, args)
     return report.exit_code
