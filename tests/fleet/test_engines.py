@@ -180,12 +180,20 @@ def ray_executor() -> Iterator[RayExecutor]:
     ray = require("ray", "ray")
     # Workers import modelsec from this checkout, as an installed package would be on a cluster.
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-    )
+    for attempt in (1, 2, 3):
+        try:
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONPATH": path}},
+            )
+            break
+        except Exception as exc:
+            # The raylet gives its Python agents 15 s to start; a busy machine can miss that.
+            ray.shutdown()
+            if attempt == 3:
+                pytest.fail(f"Ray did not start on this machine: {exc}", pytrace=False)
     try:
         yield RayExecutor()  # joins the session above (and leaves it running)
     finally:
