@@ -201,15 +201,11 @@ def in_new_loop(fn: Callable[[], Awaitable[float]]) -> Callable[[], float]:
     return lambda: asyncio.run(main())
 
 
-def best_of(repeats: int, fn: Callable[[], float]) -> float:
-    return min(fn() for _ in range(repeats))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="sync facade overhead per call")
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
     parser.add_argument("--threads", type=int, default=16, help="concurrent callers")
-    parser.add_argument("--repeats", type=int, default=3, help="best of N runs")
+    parser.add_argument("--repeats", type=int, default=5, help="best of N interleaved rounds")
     args = parser.parse_args(argv)
     calls = args.calls - args.calls % args.threads
 
@@ -218,19 +214,25 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = server.kwargs()
         results: dict[tuple[str, int], float] = {}
         for workers in (1, args.threads):
-            raw = functools.partial(bench_raw, server.base, calls, workers)
-            results["raw aiohttp", workers] = best_of(args.repeats, in_new_loop(raw))
-            sdk = functools.partial(bench_async, kwargs, calls, workers)
-            results["async client", workers] = best_of(args.repeats, in_new_loop(sdk))
             with ModelSecurityClient(**kwargs) as client:
                 for _ in range(50):
                     client.scans.get(SCAN_UUID)
-                results["sync facade", workers] = best_of(
-                    args.repeats, functools.partial(bench_sync, client, calls, workers)
-                )
-            results["portal only (noop)", workers] = best_of(
-                args.repeats, functools.partial(bench_portal, calls, workers)
-            )
+                variants: dict[str, Callable[[], float]] = {
+                    "raw aiohttp": in_new_loop(
+                        functools.partial(bench_raw, server.base, calls, workers)
+                    ),
+                    "async client": in_new_loop(
+                        functools.partial(bench_async, kwargs, calls, workers)
+                    ),
+                    "sync facade": functools.partial(bench_sync, client, calls, workers),
+                    "portal only (noop)": functools.partial(bench_portal, calls, workers),
+                }
+                # Interleaved rounds, best of each: a busy machine slows every variant alike.
+                for _ in range(args.repeats):
+                    for name, fn in variants.items():
+                        elapsed = fn()
+                        key = (name, workers)
+                        results[key] = min(results.get(key, elapsed), elapsed)
         shutdown()
     for name in ("raw aiohttp", "async client", "sync facade", "portal only (noop)"):
         rows.append(
@@ -253,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         f"sync facade over async client: {d_seq:+.1f} us/call sequential "
         f"({d_seq / by['async client'][0]:+.0%}), {d_conc:+.1f} us/call with {args.threads} "
         f"threads ({d_conc / by['async client'][1]:+.0%})"
+    )
+    print(
+        f"sync facade / async client: {by['sync facade'][0] / by['async client'][0]:.2f}x "
+        f"sequential, {by['sync facade'][1] / by['async client'][1]:.2f}x with "
+        f"{args.threads} threads"
     )
     print(
         f"async client over raw aiohttp: {by['async client'][0] - by['raw aiohttp'][0]:+.1f} "

@@ -167,3 +167,36 @@ def test_shutdown_closes_open_clients_and_a_new_loop_starts_later(fake: FakeServ
         assert again.scans.get(scan_uuid(2)).uuid == scan_uuid(2)
         assert len(loop_threads()) == 1
     shutdown()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() of a threaded process
+def test_a_page_made_before_a_fork_walks_its_pages_in_the_child(fake: FakeServer) -> None:
+    client = ModelSecurityClient(**fake.client_kwargs())
+    try:
+        page = client.scans.list(limit=10)  # first page fetched by the parent
+        assert len(page.items) == 10
+        ctx = multiprocessing.get_context("fork")
+        receiver, sender = ctx.Pipe(duplex=False)
+
+        def child() -> None:
+            try:
+                # The parent's loop and session do not exist here: the next pages come from
+                # the client rebuilt on the child's own loop.
+                uuids = [s.uuid for s in page]
+                nxt = page.next_page()
+                client.close()
+                shutdown()
+                sender.send(("ok", len(uuids), len(set(uuids)), nxt is not None))
+            except BaseException as exc:
+                sender.send(("error", repr(exc)))
+
+        proc = ctx.Process(target=child)
+        proc.start()
+        assert receiver.poll(20), "the forked child hung"
+        result = receiver.recv()
+        proc.join(10)
+        assert result == ("ok", 25, 25, True), result
+        assert proc.exitcode == 0
+        assert len(page.to_list()) == 25  # the parent's page still works on the parent's loop
+    finally:
+        client.close()
