@@ -200,3 +200,68 @@ def test_a_page_made_before_a_fork_walks_its_pages_in_the_child(fake: FakeServer
         assert len(page.to_list()) == 25  # the parent's page still works on the parent's loop
     finally:
         client.close()
+
+
+# -- the hop: interrupts and shutdown never leave a caller or a task behind -------------------
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_caller_cancels_its_task_on_the_loop() -> None:
+    import signal
+    import time
+
+    cancelled = threading.Event()
+
+    async def slow() -> None:
+        try:
+            await anyio.sleep(30)
+        except BaseException:
+            cancelled.set()
+            raise
+
+    def interrupt(*_: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    main = threading.get_ident()
+    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGUSR1))
+    try:
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(_Interrupted):
+            _portal.run(slow)
+        assert time.monotonic() - started < 20
+        assert cancelled.wait(10), "the task kept running on the loop"
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_call_in_flight_when_the_loop_shuts_down_ends() -> None:
+    from concurrent.futures import CancelledError
+
+    outcome: list[BaseException | None] = []
+    entered = threading.Event()
+
+    async def slow() -> None:
+        entered.set()
+        await anyio.sleep(30)
+
+    def caller() -> None:
+        try:
+            _portal.run(slow)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    assert entered.wait(10)
+    shutdown()
+    thread.join(10)
+    assert not thread.is_alive(), "the caller hung after shutdown"
+    assert len(outcome) == 1 and isinstance(outcome[0], CancelledError), outcome
+    assert _portal.run(anyio.sleep, 0) is None  # a new loop serves later calls
