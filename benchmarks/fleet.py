@@ -62,10 +62,13 @@ def safetensors() -> bytes:
 
 def make_models(root: Path, count: int, size: int) -> tuple[list[str], list[str]]:
     heavy, tiny = [], []
+    # A few distinct payloads, reused: the scanner caches nothing by content, and writing is
+    # much faster than pickling 200 x a few MB.
+    payloads = [dense_pickle(seed, size) for seed in range(min(count, 8))]
     for i in range(count):
         d = root / "heavy" / f"m{i:04d}"
         d.mkdir(parents=True)
-        (d / "weights.pkl").write_bytes(dense_pickle(i, size))
+        (d / "weights.pkl").write_bytes(payloads[i % len(payloads)])
         if i % 10 == 0:
             (d / "hook.pkl").write_bytes(MALICIOUS)
         heavy.append(str(d))
