@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -80,7 +81,8 @@ def open_executor(
         finally:
             client.close()
     elif ray:
-        executor = RayExecutor(ray)
+        # Ray's INFO lines would mix with the command's own output.
+        executor = RayExecutor(ray, logging_level=logging.WARNING)
         try:
             yield executor
         finally:
