@@ -235,9 +235,31 @@ def test_an_interrupted_caller_cancels_its_task_on_the_loop() -> None:
             _portal.run(slow)
         assert time.monotonic() - started < 20
         assert cancelled.wait(10), "the task kept running on the loop"
+        # The interrupted call's late wake-up never reaches the next calls of this thread.
+        assert [_portal.run(echo, i) for i in range(3)] == [0, 1, 2]
     finally:
         timer.cancel()
         signal.signal(signal.SIGUSR1, previous)
+
+
+async def echo(value: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return value
+
+
+def test_threads_that_end_leave_no_file_descriptor_behind() -> None:
+    import os
+
+    def count() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    _portal.run(echo, 0)  # the loop and this thread's waker exist before counting
+    before = count()
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(lambda i: _portal.run(echo, i), range(32))) == list(range(32))
+    assert count() <= before + 2
 
 
 def test_a_call_in_flight_when_the_loop_shuts_down_ends() -> None:
