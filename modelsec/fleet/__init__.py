@@ -22,6 +22,8 @@ Example:
     ...         print(result.target, result.outcome)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from modelsec.fleet._dispatch import (
     Dispatcher,
     ExecutorLike,
@@ -31,9 +33,32 @@ from modelsec.fleet._dispatch import (
     as_executor,
     is_lost_work,
 )
-from modelsec.fleet._engines import dask_client, open_executor, process_pool
 from modelsec.fleet._extras import MissingExtraError, import_extra
-from modelsec.fleet._ray import RayExecutor
+
+if TYPE_CHECKING:
+    from modelsec.fleet._engines import dask_client, open_executor, process_pool
+    from modelsec.fleet._ray import RayExecutor
+
+# Imported on first use: they pull in multiprocessing, and the sync client imports this package
+# for ``ExecutorLike`` alone.
+_LAZY = {
+    "dask_client": "modelsec.fleet._engines",
+    "open_executor": "modelsec.fleet._engines",
+    "process_pool": "modelsec.fleet._engines",
+    "RayExecutor": "modelsec.fleet._ray",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelsec.fleet' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Dispatcher",

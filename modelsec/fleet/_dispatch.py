@@ -22,8 +22,7 @@ import concurrent.futures as cf
 import logging
 import sys
 from collections.abc import Callable
-from concurrent.futures.process import ProcessPoolExecutor
-from typing import Any, Protocol, TypeVar, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, runtime_checkable
 
 import anyio.to_thread
 
@@ -35,6 +34,9 @@ __all__ = [
     "WorkerLostError",
     "is_lost_work",
 ]
+
+if TYPE_CHECKING:
+    from concurrent.futures.process import ProcessPoolExecutor
 
 log = logging.getLogger("modelsec.fleet")
 
@@ -143,8 +145,18 @@ def as_executor(executor: ExecutorLike | None) -> cf.Executor | None:
     )
 
 
+def _process_pool_class() -> type[ProcessPoolExecutor] | None:
+    # Not imported by the SDK itself (it pulls in multiprocessing): if nobody imported it, no
+    # executor can be a process pool.
+    module = sys.modules.get("concurrent.futures.process")
+    pool_class: type[ProcessPoolExecutor] | None = getattr(module, "ProcessPoolExecutor", None)
+    return pool_class
+
+
 def _fresh_pool_like(pool: ProcessPoolExecutor) -> ProcessPoolExecutor:
     # A broken pool stays broken: build a new one with the same settings.
+    from concurrent.futures.process import ProcessPoolExecutor
+
     kwargs: dict[str, Any] = {
         "max_workers": getattr(pool, "_max_workers", None),
         "mp_context": getattr(pool, "_mp_context", None),
@@ -257,7 +269,8 @@ class Dispatcher:
         # the event loop thread, with no await between the check and the swap).
         if not isinstance(exc, cf.BrokenExecutor) or executor is not self.current():
             return
-        if not isinstance(executor, ProcessPoolExecutor):
+        pool_class = _process_pool_class()
+        if pool_class is None or not isinstance(executor, pool_class):
             return  # another kind of executor: retrying is all we can do
         self._replacement = _fresh_pool_like(executor)
         self.pools_replaced += 1

@@ -203,7 +203,8 @@ def fleet_executor(args: argparse.Namespace) -> Iterator[Any]:
         except MissingExtraError as exc:
             raise CLIError(str(exc)) from None
         except Exception as exc:  # a cluster we cannot reach: one line, no traceback
-            raise CLIError(f"cannot start or reach the executor: {exc}") from exc
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise CLIError(f"cannot start or reach the executor: {detail}") from exc
         yield executor
 
 
