@@ -171,7 +171,10 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         "where local models are scanned (default: threads of this process)"
     ).add_mutually_exclusive_group()
     fleet.add_argument(
-        "--workers", type=int, metavar="N", help="N processes on this machine (every core)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="N processes on this machine (keep --concurrency above N so that all are busy)",
     )
     fleet.add_argument(
         "--dask",
