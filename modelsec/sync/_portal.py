@@ -199,7 +199,7 @@ class _Waker:
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
-            except OSError:
+            except Exception:  # already closed, or the interpreter is tearing down
                 pass
 
 
