@@ -1,7 +1,9 @@
 """Per-call cost of the sync facade, against the async client and against raw aiohttp.
 
-A loopback aiohttp.web server (started here, on its own thread: a fake token endpoint and
-``GET /aims/data/v1/scans/{uuid}`` returning a valid scan) answers every variant:
+A loopback aiohttp.web server (a fake token endpoint and ``GET /aims/data/v1/scans/{uuid}``
+returning a valid scan; on a thread of this process by default, where it competes for this
+process's GIL, or with ``--server process`` in a child process, as a real service is)
+answers every variant:
 
 * raw aiohttp: ``session.get`` + ``json()`` with a bearer header (no SDK);
 * async client: ``await client.scans.get(uuid)`` (token cache, retries, parsing into ``Scan``);
@@ -9,23 +11,26 @@ A loopback aiohttp.web server (started here, on its own thread: a fake token end
 * portal only: ``_portal.run(noop)``, the bare cost of one crossing.
 
 Sequentially, then with 16 callers at once (16 asyncio tasks for the async variants, 16 OS
-threads for the sync facade). Numbers are wall time per call; everything (server included) shares
-one process, so they are upper bounds on a busy box, and comparisons are what matter.
+threads for the sync facade), in interleaved rounds (best of each). Numbers are wall time per
+call: upper bounds on a busy box, where comparisons are what matter.
 
 Usage::
 
-    python benchmarks/sync_overhead.py [--calls 2000] [--threads 16]
+    PYTHONPATH=. python benchmarks/sync_overhead.py [--calls 2000] [--threads 16] [--server process]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
+import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -102,6 +107,36 @@ class Server:
             "mgmt_endpoint": self.base + "/aims/mgmt",
             "token_endpoint": self.base + "/oauth2/access_token",
         }
+
+
+class ChildServer:
+    """benchmarks/_server.py in a child process (same answers as ``Server``)."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import _server
+
+        self.base, self._proc = _server.start()
+
+    def kwargs(self) -> dict[str, Any]:
+        return Server.kwargs(self)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self._proc.terminate()
+        self._proc.join(10)
+
+
+@contextlib.contextmanager
+def serve(where: str) -> Iterator[Server | ChildServer]:
+    if where == "thread":
+        with Server() as server:
+            yield server
+        return
+    child = ChildServer()
+    try:
+        yield child
+    finally:
+        child.close()
 
 
 def per_call_us(elapsed: float, calls: int) -> float:
@@ -201,36 +236,45 @@ def in_new_loop(fn: Callable[[], Awaitable[float]]) -> Callable[[], float]:
     return lambda: asyncio.run(main())
 
 
-def best_of(repeats: int, fn: Callable[[], float]) -> float:
-    return min(fn() for _ in range(repeats))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="sync facade overhead per call")
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
     parser.add_argument("--threads", type=int, default=16, help="concurrent callers")
-    parser.add_argument("--repeats", type=int, default=3, help="best of N runs")
+    parser.add_argument(
+        "--server",
+        choices=("process", "thread"),
+        default="thread",
+        help="run the loopback server in a thread of this process (the default, where it "
+        "competes for this process's GIL) or in a child process, as a real service is",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="best of N interleaved rounds")
     args = parser.parse_args(argv)
     calls = args.calls - args.calls % args.threads
 
     rows: list[tuple[str, float, float]] = []
-    with Server() as server:
+    with serve(args.server) as server:
         kwargs = server.kwargs()
         results: dict[tuple[str, int], float] = {}
         for workers in (1, args.threads):
-            raw = functools.partial(bench_raw, server.base, calls, workers)
-            results["raw aiohttp", workers] = best_of(args.repeats, in_new_loop(raw))
-            sdk = functools.partial(bench_async, kwargs, calls, workers)
-            results["async client", workers] = best_of(args.repeats, in_new_loop(sdk))
             with ModelSecurityClient(**kwargs) as client:
                 for _ in range(50):
                     client.scans.get(SCAN_UUID)
-                results["sync facade", workers] = best_of(
-                    args.repeats, functools.partial(bench_sync, client, calls, workers)
-                )
-            results["portal only (noop)", workers] = best_of(
-                args.repeats, functools.partial(bench_portal, calls, workers)
-            )
+                variants: dict[str, Callable[[], float]] = {
+                    "raw aiohttp": in_new_loop(
+                        functools.partial(bench_raw, server.base, calls, workers)
+                    ),
+                    "async client": in_new_loop(
+                        functools.partial(bench_async, kwargs, calls, workers)
+                    ),
+                    "sync facade": functools.partial(bench_sync, client, calls, workers),
+                    "portal only (noop)": functools.partial(bench_portal, calls, workers),
+                }
+                # Interleaved rounds, best of each: a busy machine slows every variant alike.
+                for _ in range(args.repeats):
+                    for name, fn in variants.items():
+                        elapsed = fn()
+                        key = (name, workers)
+                        results[key] = min(results.get(key, elapsed), elapsed)
         shutdown()
     for name in ("raw aiohttp", "async client", "sync facade", "portal only (noop)"):
         rows.append(
@@ -241,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
-    print(f"{calls} calls, best of {args.repeats}; wall time per call in microseconds")
+    print(
+        f"{calls} calls, best of {args.repeats} interleaved rounds, server in a {args.server}; "
+        "wall time per call in microseconds"
+    )
     print(f"{'variant':<22}{'sequential':>14}{f'{args.threads} concurrent':>16}")
     for name, seq, conc in rows:
         print(f"{name:<22}{seq:>14.1f}{conc:>16.1f}")
@@ -253,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         f"sync facade over async client: {d_seq:+.1f} us/call sequential "
         f"({d_seq / by['async client'][0]:+.0%}), {d_conc:+.1f} us/call with {args.threads} "
         f"threads ({d_conc / by['async client'][1]:+.0%})"
+    )
+    print(
+        f"sync facade / async client: {by['sync facade'][0] / by['async client'][0]:.2f}x "
+        f"sequential, {by['sync facade'][1] / by['async client'][1]:.2f}x with "
+        f"{args.threads} threads"
     )
     print(
         f"async client over raw aiohttp: {by['async client'][0] - by['raw aiohttp'][0]:+.1f} "

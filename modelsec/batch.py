@@ -31,6 +31,7 @@ from modelsec.workflows import ScanProgress, ScanResult, Target, _check_window, 
 
 if TYPE_CHECKING:
     from modelsec.client import AsyncModelSecurityClient
+    from modelsec.fleet import ExecutorLike
 
 __all__ = ["scan_many"]
 
@@ -93,6 +94,7 @@ async def scan_many(
     reconcile_window: float | None = None,
     journal: str | os.PathLike[str] | None = None,
     download_dir: str | None = None,
+    executor: ExecutorLike | None = None,
 ) -> AsyncIterator[ScanResult]:
     """Implementation of ``AsyncModelSecurityClient.scan_many``.
 
@@ -134,6 +136,7 @@ async def scan_many(
         reconcile_window=reconcile_window,
         journal=opened,
         download_dir=download_dir,
+        executor=executor,
     )
     source = enumerate(iter(targets))
     results: asyncio.Queue[ScanResult | None] = asyncio.Queue()
@@ -213,5 +216,6 @@ async def scan_many(
         for task in (*tasks, runner):
             task.cancel()
         await asyncio.gather(*tasks, runner, return_exceptions=True)
+        job.dispatcher.close()
         if opened is not None:
             opened.close()

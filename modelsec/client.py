@@ -28,6 +28,7 @@ from modelsec.types import PyPIAuth
 from modelsec.types._base import structure
 
 if TYPE_CHECKING:
+    from modelsec.fleet import ExecutorLike
     from modelsec.workflows import ScanProgress, ScanResult, Target
 
 __all__ = ["AsyncModelSecurityClient"]
@@ -253,6 +254,7 @@ class AsyncModelSecurityClient:
         labels: LabelsArg | None = None,
         reconcile_window: float | None = None,
         download_dir: str | os.PathLike[str] | None = None,
+        executor: ExecutorLike | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
@@ -271,6 +273,8 @@ class AsyncModelSecurityClient:
         after the failure (default: the request's connect + read timeouts + 10 s), so a create
         still in flight is not duplicated; one that lands even later is reported in
         ``result.duplicates`` (see :mod:`modelsec.reconcile`).
+        ``executor`` runs the local read + scan elsewhere (a process pool, a Dask or Ray
+        cluster: see ``scan_many``).
 
         Raises:
             ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
@@ -300,6 +304,7 @@ class AsyncModelSecurityClient:
             labels=labels,
             reconcile_window=reconcile_window,
             download_dir=None if download_dir is None else os.fspath(download_dir),
+            executor=executor,
         )
 
     def scan_many(
@@ -321,6 +326,7 @@ class AsyncModelSecurityClient:
         reconcile_window: float | None = None,
         journal: str | os.PathLike[str] | None = None,
         download_dir: str | os.PathLike[str] | None = None,
+        executor: ExecutorLike | None = None,
     ) -> AsyncIterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -345,6 +351,13 @@ class AsyncModelSecurityClient:
         are yielded from the journal (``result.from_journal``) without a request, creates of
         unknown outcome are reconciled by their label, the rest proceed. A journal of another
         batch (different options, or another target at an index) raises ``JournalError``.
+
+        ``executor`` runs the read + scan of local targets on any
+        ``concurrent.futures.Executor`` instead of this process's threads: a
+        ``ProcessPoolExecutor`` (every core), ``distributed.Client`` or its ``get_executor()``
+        (Dask), :class:`modelsec.fleet.RayExecutor` (Ray). Workers read the model themselves
+        and send back only its ``ScanDetails``; API calls stay here. A worker that dies is
+        replaced and its targets scanned again (see :mod:`modelsec.fleet`).
 
         Example:
             >>> async def example(client):
@@ -372,6 +385,7 @@ class AsyncModelSecurityClient:
             reconcile_window=reconcile_window,
             journal=journal,
             download_dir=None if download_dir is None else os.fspath(download_dir),
+            executor=executor,
         )
 
     async def close(self) -> None:

@@ -54,6 +54,7 @@ from modelsec.types import (
 
 if TYPE_CHECKING:
     from modelsec.client import AsyncModelSecurityClient
+    from modelsec.fleet import ExecutorLike
 
 __all__ = [
     "IDEMPOTENCY_LABEL",
@@ -272,7 +273,12 @@ class _ScanJob:
         reconcile_window: float | None = None,
         journal: Journal | None = None,
         download_dir: str | None = None,
+        executor: ExecutorLike | None = None,
     ) -> None:
+        from modelsec.fleet import Dispatcher
+
+        # Where the read + scan of local targets runs (threads here by default; modelsec.fleet).
+        self.dispatcher = Dispatcher(executor)
         self.download_dir = download_dir
         self._default_groups: dict[str, str] = {}
         self.client = client
@@ -306,8 +312,13 @@ class _ScanJob:
             model_uri = text
             allow, ignore = self.allow_patterns, self.ignore_patterns
         else:
-            model_uri, details = await anyio.to_thread.run_sync(
-                _scan_local, text, self.allow_patterns, self.ignore_patterns, self.download_dir
+            model_uri, details = await self.dispatcher.run(
+                _scan_local,
+                text,
+                self.allow_patterns,
+                self.ignore_patterns,
+                self.download_dir,
+                label=text,
             )
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
             allow, ignore = None, None
@@ -581,6 +592,7 @@ async def scan_one(
     reconcile: bool = True,
     reconcile_window: float | None = None,
     download_dir: str | None = None,
+    executor: ExecutorLike | None = None,
 ) -> ScanResult:
     """Implementation of ``AsyncModelSecurityClient.scan`` (errors raise)."""
     _check_window(reconcile_window)
@@ -599,8 +611,12 @@ async def scan_one(
         reconcile=reconcile,
         reconcile_window=reconcile_window,
         download_dir=download_dir,
+        executor=executor,
     )
-    return await job.run(target, 0)
+    try:
+        return await job.run(target, 0)
+    finally:
+        job.dispatcher.close()
 
 
 def __getattr__(name: str) -> Any:

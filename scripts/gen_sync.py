@@ -515,7 +515,8 @@ def render_method(
     elif head in PAGE_HEADS:
         page = PAGE_HEADS[head]
         builder.need_own(page)
-        body = f"return {page}({target}({fwd}))"
+        # A recipe rather than the paginator: a page made before a fork is remade in the child.
+        body = f"return {page}(lambda: {target}({fwd}))"
     else:
         if impl.returns is not None and any(n.startswith("Async") for n in names_in(impl.returns)):
             raise GenError(f"{qual}: no sync rule for its return type")

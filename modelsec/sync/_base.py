@@ -29,6 +29,35 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+S = TypeVar("S")
+
+
+class _PaginatorSource(Generic[S]):
+    """A paginator, made again when the loop it was made on is gone (in a forked child)."""
+
+    __slots__ = ("_generation", "_make", "_value")
+
+    def __init__(self, source: S | Callable[[], S]) -> None:
+        if isinstance(source, (AsyncPaginator, AsyncCursorPaginator)):
+            value: Any = source
+            self._make: Callable[[], S] | None = None
+        else:
+            self._make = source  # type: ignore[assignment]
+            value = source()  # type: ignore[operator]
+        self._value: S = value
+        self._generation = _portal.generation()
+
+    def get(self) -> S:
+        if self._make is not None and self._generation != _portal.generation():
+            self._value = self._make()
+            self._generation = _portal.generation()
+        return self._value
+
+    def factory(self) -> S | Callable[[], S]:
+        """What a following page is built from (the same recipe, or this paginator)."""
+        return self._make if self._make is not None else self._value
+
+
 class SyncPage(Generic[PageT, ItemT]):
     """The first page of a list call; iterating it walks every item of every page.
 
@@ -43,10 +72,19 @@ class SyncPage(Generic[PageT, ItemT]):
         >>> every = page.to_list()  # doctest: +SKIP
     """
 
-    __slots__ = ("_paginator", "page", "skip")
+    __slots__ = ("_paginator", "_source", "page", "skip")
 
-    def __init__(self, paginator: AsyncPaginator[PageT, ItemT], *, skip: int | None = None) -> None:
-        self._paginator = paginator
+    def __init__(
+        self,
+        source: AsyncPaginator[PageT, ItemT] | Callable[[], AsyncPaginator[PageT, ItemT]],
+        *,
+        skip: int | None = None,
+    ) -> None:
+        # ``source`` is the paginator, or (from the generated facades) a function that makes it
+        # from the sync client's current async client: called again in a forked child, where
+        # the parent's client and its loop are gone.
+        self._source = _PaginatorSource(source)
+        paginator = self._paginator = self._source.get()
         self.skip: int = paginator.skip if skip is None else skip
         self.page: PageT = _portal.run(paginator.fetch_page, self.skip)
 
@@ -62,7 +100,7 @@ class SyncPage(Generic[PageT, ItemT]):
     def next_page(self) -> SyncPage[PageT, ItemT] | None:
         """Fetch the page after this one (None at the end)."""
         nxt = self._paginator.next_skip(self.skip, self.page)
-        return None if nxt is None else SyncPage(self._paginator, skip=nxt)
+        return None if nxt is None else SyncPage(self._source.factory(), skip=nxt)
 
     def iter_pages(self) -> Iterator[PageT]:
         """This page, then every following page (one portal crossing each)."""
@@ -72,7 +110,7 @@ class SyncPage(Generic[PageT, ItemT]):
             nxt = self._paginator.next_skip(skip, page)
             if nxt is None:
                 return
-            page = _portal.run(self._paginator.fetch_page, nxt)
+            page = _portal.run(self._source.get().fetch_page, nxt)
             skip = nxt
 
     def __iter__(self) -> Iterator[ItemT]:
@@ -106,12 +144,17 @@ class SyncCursorPage(Generic[PageT, ItemT]):
         ...     print(version.generation)
     """
 
-    __slots__ = ("_paginator", "page", "token")
+    __slots__ = ("_paginator", "_source", "page", "token")
 
     def __init__(
-        self, paginator: AsyncCursorPaginator[PageT, ItemT], *, token: str | None = None
+        self,
+        source: AsyncCursorPaginator[PageT, ItemT]
+        | Callable[[], AsyncCursorPaginator[PageT, ItemT]],
+        *,
+        token: str | None = None,
     ) -> None:
-        self._paginator = paginator
+        self._source = _PaginatorSource(source)  # rebuilt in a forked child, as for SyncPage
+        paginator = self._paginator = self._source.get()
         self.token: str | None = paginator.start_token if token is None else token
         self.page: PageT = _portal.run(paginator.fetch_page, self.token)
 
@@ -127,7 +170,7 @@ class SyncCursorPage(Generic[PageT, ItemT]):
     def next_page(self) -> SyncCursorPage[PageT, ItemT] | None:
         """Fetch the page after this one (None at the end)."""
         nxt = self._paginator.next_cursor(self.token, self.page)
-        return None if nxt is None else SyncCursorPage(self._paginator, token=nxt)
+        return None if nxt is None else SyncCursorPage(self._source.factory(), token=nxt)
 
     def iter_pages(self) -> Iterator[PageT]:
         """This page, then every following page (one portal crossing each)."""
@@ -137,7 +180,7 @@ class SyncCursorPage(Generic[PageT, ItemT]):
             nxt = self._paginator.next_cursor(token, page)
             if nxt is None:
                 return
-            page = _portal.run(self._paginator.fetch_page, nxt)
+            page = _portal.run(self._source.get().fetch_page, nxt)
             token = nxt
 
     def __iter__(self) -> Iterator[ItemT]:

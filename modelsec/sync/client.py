@@ -16,6 +16,7 @@ from modelsec.client import AsyncModelSecurityClient
 from modelsec.config import ClientConfig, Timeouts
 from modelsec.core.auth import TokenInfo
 from modelsec.core.transport import Plane
+from modelsec.fleet import ExecutorLike
 from modelsec.resources._validate import LabelsArg
 from modelsec.sync import _portal
 from modelsec.sync._base import SyncClient
@@ -222,6 +223,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         labels: LabelsArg | None = None,
         reconcile_window: float | None = None,
         download_dir: str | os.PathLike[str] | None = None,
+        executor: ExecutorLike | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
@@ -240,6 +242,8 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         after the failure (default: the request's connect + read timeouts + 10 s), so a create
         still in flight is not duplicated; one that lands even later is reported in
         ``result.duplicates`` (see :mod:`modelsec.reconcile`).
+        ``executor`` runs the local read + scan elsewhere (a process pool, a Dask or Ray
+        cluster: see ``scan_many``).
 
         Raises:
             ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
@@ -267,6 +271,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             labels=labels,
             reconcile_window=reconcile_window,
             download_dir=download_dir,
+            executor=executor,
         )
 
     def scan_many(
@@ -288,6 +293,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         reconcile_window: float | None = None,
         journal: str | os.PathLike[str] | None = None,
         download_dir: str | os.PathLike[str] | None = None,
+        executor: ExecutorLike | None = None,
     ) -> Iterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -313,6 +319,13 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         unknown outcome are reconciled by their label, the rest proceed. A journal of another
         batch (different options, or another target at an index) raises ``JournalError``.
 
+        ``executor`` runs the read + scan of local targets on any
+        ``concurrent.futures.Executor`` instead of this process's threads: a
+        ``ProcessPoolExecutor`` (every core), ``distributed.Client`` or its ``get_executor()``
+        (Dask), :class:`modelsec.fleet.RayExecutor` (Ray). Workers read the model themselves
+        and send back only its ``ScanDetails``; API calls stay here. A worker that dies is
+        replaced and its targets scanned again (see :mod:`modelsec.fleet`).
+
         Example:
             >>> def example(client):
             ...     for result in client.scan_many(uris, security_group_uuid=group_uuid,
@@ -337,6 +350,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             reconcile_window=reconcile_window,
             journal=journal,
             download_dir=download_dir,
+            executor=executor,
         )
 
     def close(self) -> None:

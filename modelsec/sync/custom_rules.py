@@ -89,7 +89,7 @@ class CustomRules(SyncResource[AsyncCustomRules]):
             ...     rules = [r for r in client.custom_rules.list()]
         """
         return SyncPage(
-            self._async.list(
+            lambda: self._async.list(
                 skip=skip,
                 limit=limit,
                 max_items=max_items,
@@ -194,7 +194,7 @@ class CustomRules(SyncResource[AsyncCustomRules]):
             ...     groups = client.custom_rules.list_security_groups(rule_uuid)
         """
         return SyncPage(
-            self._async.list_security_groups(
+            lambda: self._async.list_security_groups(
                 uuid,
                 skip=skip,
                 limit=limit,
@@ -269,7 +269,7 @@ class CustomRules(SyncResource[AsyncCustomRules]):
             ...         print(v.generation, v.timestamp)
         """
         return SyncCursorPage(
-            self._async.list_versions(
+            lambda: self._async.list_versions(
                 next_token=next_token, limit=limit, timeout=timeout, extra_headers=extra_headers
             )
         )

@@ -61,7 +61,7 @@ class Models(SyncResource[AsyncModels]):
             ...     page = client.models.list(latest_version_outcomes=["BLOCKED"])
         """
         return SyncPage(
-            self._async.list(
+            lambda: self._async.list(
                 skip=skip,
                 limit=limit,
                 search_query=search_query,
@@ -112,7 +112,7 @@ class Models(SyncResource[AsyncModels]):
             ...     versions = client.models.list_versions(model_uuid)
         """
         return SyncPage(
-            self._async.list_versions(
+            lambda: self._async.list_versions(
                 model_uuid,
                 skip=skip,
                 limit=limit,
@@ -158,7 +158,7 @@ class Models(SyncResource[AsyncModels]):
             ...         print(f.path, f.result)
         """
         return SyncPage(
-            self._async.list_version_files(
+            lambda: self._async.list_version_files(
                 version_uuid,
                 skip=skip,
                 limit=limit,

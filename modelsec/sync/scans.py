@@ -189,7 +189,7 @@ class Scans(SyncResource[AsyncScans]):
             ...         print(scan.model_uri)
         """
         return SyncPage(
-            self._async.list(
+            lambda: self._async.list(
                 skip=skip,
                 limit=limit,
                 sort_order=sort_order,
@@ -244,7 +244,7 @@ class Scans(SyncResource[AsyncScans]):
             ...     failed = client.scans.get_evaluations(scan_uuid, result="FAILED")
         """
         return SyncPage(
-            self._async.get_evaluations(
+            lambda: self._async.get_evaluations(
                 scan_uuid,
                 skip=skip,
                 limit=limit,
@@ -293,7 +293,7 @@ class Scans(SyncResource[AsyncScans]):
             ...         print(f"{v.rule_name}: {v.description}")
         """
         return SyncPage(
-            self._async.get_violations(
+            lambda: self._async.get_violations(
                 scan_uuid,
                 skip=skip,
                 limit=limit,
@@ -340,7 +340,7 @@ class Scans(SyncResource[AsyncScans]):
             ...     files = client.scans.get_files(scan_uuid, query_path="/")
         """
         return SyncPage(
-            self._async.get_files(
+            lambda: self._async.get_files(
                 scan_uuid,
                 skip=skip,
                 limit=limit,
@@ -424,7 +424,7 @@ class Scans(SyncResource[AsyncScans]):
             ...     keys = [k for k in client.scans.get_label_keys()]
         """
         return SyncPage(
-            self._async.get_label_keys(
+            lambda: self._async.get_label_keys(
                 skip=skip,
                 limit=limit,
                 search=search,
@@ -452,7 +452,7 @@ class Scans(SyncResource[AsyncScans]):
             ...     teams = [v for v in client.scans.get_label_values("team")]
         """
         return SyncPage(
-            self._async.get_label_values(
+            lambda: self._async.get_label_values(
                 key,
                 skip=skip,
                 limit=limit,

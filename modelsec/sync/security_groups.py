@@ -107,7 +107,7 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
             ...     page = client.security_groups.list(source_types=["HUGGING_FACE"])
         """
         return SyncPage(
-            self._async.list(
+            lambda: self._async.list(
                 skip=skip,
                 limit=limit,
                 sort_field=sort_field,
@@ -195,7 +195,7 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
             ...         print(ri.rule.name, ri.state)
         """
         return SyncPage(
-            self._async.list_rule_instances(
+            lambda: self._async.list_rule_instances(
                 security_group_uuid,
                 skip=skip,
                 limit=limit,
@@ -274,7 +274,7 @@ class SecurityGroups(SyncResource[AsyncSecurityGroups]):
             ...     page = client.security_groups.list_rule_instance_versions(group_uuid)
         """
         return SyncCursorPage(
-            self._async.list_rule_instance_versions(
+            lambda: self._async.list_rule_instance_versions(
                 security_group_uuid,
                 next_token=next_token,
                 limit=limit,

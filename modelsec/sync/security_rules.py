@@ -48,7 +48,7 @@ class SecurityRules(SyncResource[AsyncSecurityRules]):
             ...     rules = client.security_rules.list(source_type="HUGGING_FACE")
         """
         return SyncPage(
-            self._async.list(
+            lambda: self._async.list(
                 skip=skip,
                 limit=limit,
                 source_type=source_type,
@@ -90,7 +90,7 @@ class SecurityRules(SyncResource[AsyncSecurityRules]):
             ...         print(v.generation)
         """
         return SyncCursorPage(
-            self._async.list_versions(
+            lambda: self._async.list_versions(
                 next_token=next_token, limit=limit, timeout=timeout, extra_headers=extra_headers
             )
         )

@@ -167,3 +167,123 @@ def test_shutdown_closes_open_clients_and_a_new_loop_starts_later(fake: FakeServ
         assert again.scans.get(scan_uuid(2)).uuid == scan_uuid(2)
         assert len(loop_threads()) == 1
     shutdown()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() of a threaded process
+def test_a_page_made_before_a_fork_walks_its_pages_in_the_child(fake: FakeServer) -> None:
+    client = ModelSecurityClient(**fake.client_kwargs())
+    try:
+        page = client.scans.list(limit=10)  # first page fetched by the parent
+        assert len(page.items) == 10
+        ctx = multiprocessing.get_context("fork")
+        receiver, sender = ctx.Pipe(duplex=False)
+
+        def child() -> None:
+            try:
+                # The parent's loop and session do not exist here: the next pages come from
+                # the client rebuilt on the child's own loop.
+                uuids = [s.uuid for s in page]
+                nxt = page.next_page()
+                client.close()
+                shutdown()
+                sender.send(("ok", len(uuids), len(set(uuids)), nxt is not None))
+            except BaseException as exc:
+                sender.send(("error", repr(exc)))
+
+        proc = ctx.Process(target=child)
+        proc.start()
+        assert receiver.poll(20), "the forked child hung"
+        result = receiver.recv()
+        proc.join(10)
+        assert result == ("ok", 25, 25, True), result
+        assert proc.exitcode == 0
+        assert len(page.to_list()) == 25  # the parent's page still works on the parent's loop
+    finally:
+        client.close()
+
+
+# -- the hop: interrupts and shutdown never leave a caller or a task behind -------------------
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_caller_cancels_its_task_on_the_loop() -> None:
+    import signal
+    import time
+
+    cancelled = threading.Event()
+
+    async def slow() -> None:
+        try:
+            await anyio.sleep(30)
+        except BaseException:
+            cancelled.set()
+            raise
+
+    def interrupt(*_: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    main = threading.get_ident()
+    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGUSR1))
+    try:
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(_Interrupted):
+            _portal.run(slow)
+        assert time.monotonic() - started < 20
+        assert cancelled.wait(10), "the task kept running on the loop"
+        # The interrupted call's late wake-up never reaches the next calls of this thread.
+        assert [_portal.run(echo, i) for i in range(3)] == [0, 1, 2]
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+
+
+async def echo(value: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return value
+
+
+def test_threads_that_end_leave_no_file_descriptor_behind() -> None:
+    import os
+
+    def count() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    _portal.run(echo, 0)  # the loop and this thread's waker exist before counting
+    before = count()
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(lambda i: _portal.run(echo, i), range(32))) == list(range(32))
+    assert count() <= before + 2
+
+
+def test_a_call_in_flight_when_the_loop_shuts_down_ends() -> None:
+    from concurrent.futures import CancelledError
+
+    outcome: list[BaseException | None] = []
+    entered = threading.Event()
+
+    async def slow() -> None:
+        entered.set()
+        await anyio.sleep(30)
+
+    def caller() -> None:
+        try:
+            _portal.run(slow)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    assert entered.wait(10)
+    shutdown()
+    thread.join(10)
+    assert not thread.is_alive(), "the caller hung after shutdown"
+    assert len(outcome) == 1 and isinstance(outcome[0], CancelledError), outcome
+    assert _portal.run(anyio.sleep, 0) is None  # a new loop serves later calls

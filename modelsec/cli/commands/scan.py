@@ -5,6 +5,7 @@ Examples::
     modelsec scan hf://my-org/my-model                       # Default HUGGING_FACE group
     modelsec scan ./models/bert --group "My LOCAL policy" -l team=ml --format sarif -o out.sarif
     modelsec scan ./a ./b s3://bucket/c --concurrency 4 --format junit -o junit.xml
+    modelsec scan ./models/* --workers 4 --concurrency 16   # local scans on 4 processes
     modelsec scan --offline ./models/bert --policy policy.json
 
 Exit status: 0 every model ALLOWED, 1 some model BLOCKED, 2 an error or a timeout
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shlex
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,9 +200,56 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="policy file for --offline (JSON, or YAML with PyYAML; see 'modelsec policy'): "
         "rule states, approved formats, custom rules; --group NAME picks one of its groups",
     )
+    add_fleet_options(p)
     add_connection_options(p)
     p.set_defaults(func=run)
     return p
+
+
+def add_fleet_options(p: argparse.ArgumentParser) -> None:
+    """``--workers`` / ``--dask`` / ``--ray``: where the read + scan of local models runs."""
+    fleet = p.add_argument_group(
+        "where local models are scanned (default: threads of this process)"
+    ).add_mutually_exclusive_group()
+    fleet.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="N processes on this machine (keep --concurrency above N so that all are busy)",
+    )
+    fleet.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="a Dask cluster's scheduler (tcp://host:8786), or 'auto' for a local cluster; "
+        "needs modelsec[dask]",
+    )
+    fleet.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="a Ray cluster (ray://host:10001), or 'auto' for the local one; needs modelsec[ray]",
+    )
+
+
+@contextlib.contextmanager
+def fleet_executor(args: argparse.Namespace) -> Iterator[Any]:
+    """The executor ``--workers`` / ``--dask`` / ``--ray`` name (None: threads), closed after."""
+    workers, dask, ray = (getattr(args, n, None) for n in ("workers", "dask", "ray"))
+    if workers is not None and workers < 1:
+        raise CLIError("--workers must be >= 1")
+    if not (workers or dask or ray):
+        yield None
+        return
+    from modelsec.fleet import MissingExtraError, open_executor
+
+    with contextlib.ExitStack() as stack:
+        try:
+            executor = stack.enter_context(open_executor(workers=workers, dask=dask, ray=ray))
+        except MissingExtraError as exc:
+            raise CLIError(str(exc)) from None
+        except Exception as exc:  # a cluster we cannot reach: one line, no traceback
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise CLIError(f"cannot start or reach the executor: {detail}") from exc
+        yield executor
 
 
 # ---------------------------------------------------------------------------------- online
@@ -401,6 +450,7 @@ async def run_online(
                 labels=labels,
                 journal=args.journal,
                 download_dir=args.download_dir,
+                executor=getattr(args, "executor", None),
             ):
                 mr = from_scan_result(r, group_name=names.get(gid), allow_empty=args.allow_empty)
                 slots[indexes[r.index]] = mr
@@ -691,6 +741,8 @@ def run(args: argparse.Namespace) -> int:
             require_cyclonedx()
         except MissingExtraError as exc:
             raise CLIError(str(exc)) from None
+    if args.offline and (args.workers is not None or args.dask or args.ray):
+        raise CLIError("--workers, --dask and --ray apply to online scans")
     argv: Sequence[str] = getattr(args, "argv", None) or sys.argv[1:]
     report = Report(
         mode="offline" if args.offline else "online",
@@ -699,7 +751,8 @@ def run(args: argparse.Namespace) -> int:
         command_line=shlex.join(["modelsec", *_redact(argv)]),
     )
     setup = prepare_offline(args) if args.offline else None
-    interrupted = asyncio.run(run_interruptible(args, report, setup))
+    with fleet_executor(args) as args.executor:
+        interrupted = asyncio.run(run_interruptible(args, report, setup))
     report.finished_at = report.started_at.__class__.now(report.started_at.tzinfo)
     if args.format != "text" and not args.output and not args.quiet:
         # The report fills stdout; the log reader still learns why the gate failed.
