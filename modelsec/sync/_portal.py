@@ -379,11 +379,17 @@ def _defer(
     return queued
 
 
-def _run_queued(
+def _take_queued(
     calls: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] | None,
-) -> None:
+) -> list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]:
+    taken = []
     while calls:
-        fn, args, kwargs = calls.popleft()
+        taken.append(calls.popleft())
+    return taken
+
+
+def _run_calls(taken: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]) -> None:
+    for fn, args, kwargs in taken:
         fn(*args, **kwargs)
 
 
@@ -409,7 +415,11 @@ def _iterate(
                 if isawaitable(source):
                     source = await source
                 async for item in source:
-                    await send.send(item)
+                    # The callbacks made before this item travel with it: taken here, on the
+                    # loop, so a callback made after the hand-over (for the next item) cannot be
+                    # run early by the iterating thread.
+                    before = _take_queued(calls)
+                    await send.send((item, before))
         except anyio.BrokenResourceError:
             pass  # the sync side stopped early
         finally:
@@ -427,12 +437,12 @@ def _iterate(
     try:
         while True:
             try:
-                item = _wait(receive.receive, loop)
+                item, before = _wait(receive.receive, loop)
             except anyio.EndOfStream:
                 break
-            _run_queued(calls)  # the callbacks made before this item, in this thread
+            _run_calls(before)  # the callbacks made before this item, in this thread
             yield item
-        _run_queued(calls)
+        _run_calls(_take_queued(calls))  # those made after the last item
         finished = True
         future.result()  # re-raise what the async iterator raised, unchanged
     finally:

@@ -73,6 +73,9 @@ async def test_nothing_found_only_after_a_lookup_past_the_window() -> None:
 
 
 def test_default_window_is_the_request_deadline_plus_grace() -> None:
-    assert default_window(Timeouts()) == 10 + 60 + RECONCILE_GRACE
+    defaults = Timeouts()  # connect 5 s + read 30 s since the defaults were made livable
+    assert defaults.connect is not None and defaults.read is not None
+    assert default_window(defaults) == defaults.connect + defaults.read + RECONCILE_GRACE
+    assert default_window(Timeouts(connect=10, read=60, total=300)) == 10 + 60 + RECONCILE_GRACE
     assert default_window(Timeouts(connect=5, read=30, total=20)) == 20 + RECONCILE_GRACE
     assert default_window(Timeouts(connect=5, read=None, total=100)) == 100 + RECONCILE_GRACE
