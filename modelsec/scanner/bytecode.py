@@ -226,18 +226,18 @@ def judge_version(c: CodeArgs, version: str) -> str | None:
     stack_fx: dict[str, list[int]] = table["stack"]
     op_caches: dict[str, int] = table["op_caches"]
     where = f"CPython {version}"
-    # Every instruction position, read linearly, must be pure or undefined: quickening and
-    # instrumentation walk the whole array, reachable or not.
+    # Quickening (and instrumentation, when a monitor is on) walks the whole array, reachable
+    # or not: every instruction's inline caches must lie inside it, and no instruction may be
+    # one of the instrumentation opcodes that look up per-code monitoring data.
     starts: list[int] = []
     i = 0
     while i < len(code):
         name = defined.get(str(code[i]))
-        if name is not None and name not in stack_fx:
-            return f"{where}: {name} at offset {i} is not an allowlisted pure instruction"
-        n = op_caches.get(str(code[i]), 0) if name is not None else 0
-        end = i + 2 + 2 * n
-        if end > len(code) or any(code[i + 2 : end]):
-            return f"{where}: inline cache of {name} at offset {i} missing or not zero"
+        if name is not None and (name.startswith(("INSTRUMENTED_", "<")) or name == "ENTER_EXECUTOR"):
+            return f"{where}: {name} at offset {i} reads interpreter-private state"
+        end = i + 2 + 2 * op_caches.get(str(code[i]), 0)
+        if end > len(code):
+            return f"{where}: inline cache of {name} at offset {i} runs past the end"
         starts.append(i)
         i = end
     nlocals: int = c.nlocals  # type: ignore[assignment]
@@ -250,6 +250,10 @@ def judge_version(c: CodeArgs, version: str) -> str | None:
         name = defined.get(str(op))
         if name is None:
             return None  # the eval loop raises SystemError (unknown opcode) here
+        if name not in stack_fx:
+            return f"{where}: {name} at offset {i} is not an allowlisted pure instruction"
+        if any(code[i + 2 : i + 2 + 2 * op_caches.get(str(op), 0)]):
+            return f"{where}: inline cache of {name} at offset {i} is not zero"
         pops, per_arg, pushes = stack_fx[name]
         need = pops + per_arg * arg
         why = _operand(name, arg, table, nlocals, len(consts), assigned, depth)
