@@ -131,7 +131,7 @@ def _members(tgz: pathlib.Path) -> tuple[dict[str, str], str, bytes]:
 
     z = zipfile.ZipFile(io.BytesIO(zdata))
     names = set(z.namelist())
-    files = {
+    files: dict[str, str] = {
         n: z.read(n).decode() for n in ("opcode.py", "dis.py", "_opcode_metadata.py") if n in names
     }
     return files, str(lock["info"]["python"]), wasm
@@ -167,7 +167,9 @@ def _exec_opcode(files: dict[str, str]) -> dict[str, Any]:
         sys.modules["_opcode"] = _fake_opcode()
         if "_opcode_metadata.py" in files:
             meta = types.ModuleType("_opcode_metadata")
-            exec(compile(files["_opcode_metadata.py"], "_opcode_metadata.py", "exec"), meta.__dict__)
+            exec(
+                compile(files["_opcode_metadata.py"], "_opcode_metadata.py", "exec"), meta.__dict__
+            )
             sys.modules["_opcode_metadata"] = meta
         else:
             sys.modules.pop("_opcode_metadata", None)
@@ -189,7 +191,10 @@ def _table(files: dict[str, str], python: str, wasm: bytes) -> dict[str, Any]:
     if "_specialized_opmap" in ns:
         spec = dict(ns["_specialized_opmap"])
     else:
-        if "for spec_op, specialized in zip(_empty_slot, _specialized_instructions):" not in dis_src:
+        if (
+            "for spec_op, specialized in zip(_empty_slot, _specialized_instructions):"
+            not in dis_src
+        ):
             raise SystemExit(f"{python}: dis numbers specialized instructions another way")
         opname = list(ns["opname"])
         empty = [slot for slot, name in enumerate(opname) if name.startswith("<")]
@@ -216,9 +221,7 @@ def _table(files: dict[str, str], python: str, wasm: bytes) -> dict[str, Any]:
     m = re.search(r"cmp_op\[arg(?:\s*>>\s*(\d))?\]", dis_src)
     if m is None:
         raise SystemExit(f"{python}: no cmp_op decoding in dis")
-    stack = {
-        name: list(eff) for name, eff in PURE_STACK.items() if name in opmap
-    }
+    stack = {name: list(eff) for name, eff in PURE_STACK.items() if name in opmap}
     return {
         "python": python,
         "defined": {str(k): v for k, v in sorted(defined.items())},

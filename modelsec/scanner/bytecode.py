@@ -38,7 +38,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from modelsec.scanner.pickle_types import UNKNOWN, GlobalRef
+from modelsec.scanner.pickle_types import UNKNOWN
 
 __all__ = ["CodeArgs", "code_args", "judge_code", "judge_version"]
 
@@ -233,7 +233,9 @@ def judge_version(c: CodeArgs, version: str) -> str | None:
     i = 0
     while i < len(code):
         name = defined.get(str(code[i]))
-        if name is not None and (name.startswith(("INSTRUMENTED_", "<")) or name == "ENTER_EXECUTOR"):
+        if name is not None and (
+            name.startswith(("INSTRUMENTED_", "<")) or name == "ENTER_EXECUTOR"
+        ):
             return f"{where}: {name} at offset {i} reads interpreter-private state"
         end = i + 2 + 2 * op_caches.get(str(code[i]), 0)
         if end > len(code):
@@ -270,8 +272,13 @@ def judge_version(c: CodeArgs, version: str) -> str | None:
 
 
 def _operand(
-    name: str, arg: int, table: dict[str, Any], nlocals: int, nconsts: int,
-    assigned: set[int], depth: int,
+    name: str,
+    arg: int,
+    table: dict[str, Any],
+    nlocals: int,
+    nconsts: int,
+    assigned: set[int],
+    depth: int,
 ) -> str | None:
     """Why ``arg`` is out of bounds for ``name`` (None when fine); tracks stores."""
     if name in ("LOAD_CONST", "RETURN_CONST"):
@@ -320,7 +327,3 @@ def judge_code(c: CodeArgs | str) -> str | None:
             return why
     return None
 
-
-def is_code_constructor(func: object) -> bool:
-    """The callable builds a code object: ``dill._dill._create_code`` (a global)."""
-    return func.__class__ is GlobalRef and func.name == "_create_code"  # type: ignore[attr-defined]

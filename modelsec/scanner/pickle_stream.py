@@ -284,12 +284,12 @@ class WalkerState:
             if opname != "BUILD":  # a state given to an object: no callable chosen here
                 self.res.opaque_calls += 1
                 if func.__class__ is Obj:
-                    self._opaque_site(func, args, opname)  # type: ignore[arg-type]
+                    self._opaque_site(func, args, opname)
                 elif len(self.res.opaque_sites) < _SITES_MAX:
                     self.res.opaque_sites.append(None)
         else:
-            if func.name == "_create_code" and opname == "REDUCE":  # type: ignore[attr-defined]
-                self._code_call(func.module, func.name, args)  # type: ignore[attr-defined]
+            if func.name == "_create_code" and opname == "REDUCE":
+                self._code_call(func.module, func.name, args)
             a = shallow(args)
             self.res.calls.append(
                 PickleCall(
@@ -313,10 +313,10 @@ class WalkerState:
             if len(res.opaque_sites) < _SITES_MAX:
                 res.opaque_sites.append(None)
             return
-        made_by = (cls.module, cls.name, shallow(func.args))  # type: ignore[attr-defined]
+        made_by = (cls.module, cls.name, shallow(func.args))
         res.opaque_sites.append((*made_by, opname))
         if made_by[1] == "_builtin_type" and made_by[2] == ("CodeType",) and opname == "REDUCE":
-            self._code_call(cls.module, "_builtin_type", args)  # type: ignore[attr-defined]
+            self._code_call(cls.module, "_builtin_type", args)
 
     def _code_call(self, module: str, name: str, args: object) -> None:
         """Keep a code object's construction arguments whole (bytes up to the walker's cap)."""

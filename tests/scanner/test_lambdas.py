@@ -24,10 +24,10 @@ from conftest import by_path, threats_of
 from modelsec.policy import default_rule_instances, evaluate_scan
 from modelsec.scanner import scan_path
 from modelsec.scanner.bytecode import CodeArgs, code_args, judge_code, judge_version
+from modelsec.scanner.lambdas import lambdas_proven
 from modelsec.scanner.pickle_scan import walk_pickle
 from modelsec.scanner.source import ByteSource
 from modelsec.types.data import ScanDetails
-
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TABLES = json.loads((ROOT / "modelsec" / "scanner" / "data" / "bytecode.json").read_text())
@@ -221,14 +221,25 @@ def test_closure_over_os_system_still_reports_os_system(tmp_path: pathlib.Path) 
             "EXTENDED_ARG at offset 2",
         ),
         (AFFINE, {"co_stacksize": 1}, "stack deeper than co_stacksize"),
-        (asm(("LOAD_FAST", 0), ("LOAD_CONST", 1), ("BINARY_OP", 5), ("RETURN_VALUE", 0), cache=7),
-         {}, "inline cache of BINARY_OP at offset 4 is not zero"),
-        (asm(("LOAD_FAST", 0), ("LOAD_FAST", 1), ("BINARY_OP", 0), ("RETURN_VALUE", 0)),
-         {"co_varnames": ("x", "y"), "co_nlocals": 2}, "local read before assignment"),
+        (
+            asm(
+                ("LOAD_FAST", 0), ("LOAD_CONST", 1), ("BINARY_OP", 5), ("RETURN_VALUE", 0), cache=7
+            ),
+            {},
+            "inline cache of BINARY_OP at offset 4 is not zero",
+        ),
+        (
+            asm(("LOAD_FAST", 0), ("LOAD_FAST", 1), ("BINARY_OP", 0), ("RETURN_VALUE", 0)),
+            {"co_varnames": ("x", "y"), "co_nlocals": 2},
+            "local read before assignment",
+        ),
         (asm(("LOAD_FAST", 0), ("BINARY_OP", 0), ("RETURN_VALUE", 0)), {}, "stack underflow"),
-        (asm(("LOAD_FAST", 0), ("LOAD_CONST", 1), ("BINARY_OP", 200), ("RETURN_VALUE", 0)), {},
-         "BINARY_OP operator out of range"),
-        (asm(("LOAD_FAST", 0), ("LOAD_CONST", 1)), {}, "runs past the end"),
+        (
+            asm(("LOAD_FAST", 0), ("LOAD_CONST", 1), ("BINARY_OP", 200), ("RETURN_VALUE", 0)),
+            {},
+            "BINARY_OP operator out of range",
+        ),
+        (asm(("LOAD_FAST", 0), ("LOAD_CONST", 1)), {}, "execution runs past the end"),
         # Pure in 3.11 (LOAD_CONST first), but 100 is POP_JUMP_IF_TRUE in 3.13.
         (
             asm(("LOAD_CONST", 1), ("LOAD_FAST", 0), ("BINARY_OP", 0), ("RETURN_VALUE", 0)),
@@ -316,3 +327,33 @@ def test_generator_check_agrees_with_this_interpreter() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _result_with(sites: list[Any]) -> Any:
+    from modelsec.scanner.pickle_types import PickleResult
+
+    res = walk_pickle(ByteSource.from_bytes(cloudpickle.dumps(crafted(AFFINE))))
+    assert lambdas_proven(res) is None  # the baseline passes
+    res.opaque_sites.extend(sites)
+    res.opaque_calls += len(sites)
+    assert isinstance(res, PickleResult)
+    return res
+
+
+@pytest.mark.parametrize(
+    ("site", "why"),
+    [
+        (None, "the file calls a value it computed"),
+        (("cloudpickle.cloudpickle", "_builtin_type", ("FunctionType",), "REDUCE"), "other than"),
+        (("cloudpickle.cloudpickle", "_builtin_type", ("CodeType",), "NEWOBJ"), "other than"),
+        (("cloudpickle.cloudpickle", "_make_function", (), "REDUCE"), "calls the result of"),
+    ],
+)
+def test_every_opaque_call_must_be_a_code_construction(site: Any, why: str) -> None:
+    assert why in str(lambdas_proven(_result_with([site])))
+
+
+def test_unrecorded_opaque_calls_are_not_proven() -> None:
+    res = _result_with([])
+    res.opaque_calls += 1
+    assert lambdas_proven(res) == "a call's callable is not known"
