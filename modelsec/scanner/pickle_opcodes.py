@@ -216,7 +216,7 @@ class Opcodes(WalkerState):
         elif text:
             self.append(self._decode_string(data))
         else:
-            self.append(data if n <= 256 else LongBytes(data))
+            self.append(data if n <= 256 else LongBytes(data) if self.keep_long else _U)
 
     def load_binbytes(self) -> None:
         self._push_bytes(_U4.unpack(self.read(4))[0])

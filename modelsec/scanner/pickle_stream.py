@@ -38,6 +38,8 @@ _STACK_MAX = 2_000_000  # stack items (all MARK levels) before the walk gives up
 _MARKS_MAX = 100_000  # MARK nesting before the walk gives up (fail closed)
 _IMPORTS_MAX = 10_000
 _CALLS_MAX = 10_000
+#: Names that build code objects (cloudpickle's ``_builtin_type('CodeType')``, dill).
+_CODE_BUILDERS = frozenset(["_builtin_type", "_create_code"])
 _SITES_MAX = 1_000  # opaque call sites and code constructions kept (more: not provable)
 _UNRESOLVED_MAX = 10_000
 
@@ -93,6 +95,9 @@ class WalkerState:
         #: A shadow walk (see :meth:`~modelsec.scanner.pickle_walker.Walker.shadow`): stops
         #: quietly where a plain ``pickle.load`` stops, reporting only what it imports.
         self.quiet = False
+        #: Keep bytes longer than 256 (as LongBytes): set once a code constructor is imported,
+        #: so files that build no code pay nothing for it.
+        self.keep_long = False
 
     # --- input ------------------------------------------------------------------------------
 
@@ -271,6 +276,8 @@ class WalkerState:
                 self.res.imports.append(PickleImport(module, name, at, opname))
             if name.rpartition(".")[2] in _WRAPPER_NAMES and _is_joblib_module(module):
                 self.wrapper_seen = True
+            if name in _CODE_BUILDERS:
+                self.keep_long = True
         else:
             self.unresolved(opname, "module or name not a known string")
 

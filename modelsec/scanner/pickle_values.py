@@ -61,7 +61,8 @@ class Obj:
 
 
 class LongBytes(bytes):
-    """Bytes longer than 256 (up to the walker's 4 KiB read cap), kept for the bytecode judge.
+    """Bytes longer than 256 (up to the walker's 4 KiB read cap), kept for the bytecode judge
+    once the file has imported a code constructor (else such bytes are UNKNOWN).
 
     Everything but :func:`full` treats them as untracked (``shallow`` gives UNKNOWN, they are
     no dict key nor name), as the walker did before it kept them.

@@ -226,6 +226,7 @@ class Walker(Opcodes):
         sh = Walker(ByteSource.from_bytes(data), max_pickles=None, probe=False)
         sh.quiet = True
         sh.joblib = False
+        sh.keep_long = self.keep_long
         sh.proto = self.proto
         sh.memo = self.memo.clone_light()
         sh.stack = [v if is_light(v) else _U for v in self.stack]
