@@ -326,4 +326,3 @@ def judge_code(c: CodeArgs | str) -> str | None:
         if why is not None:
             return why
     return None
-
