@@ -31,6 +31,7 @@ Usage (needs ``npm`` to fetch the pinned tarballs into ``$HOME/.cache/modelsec/p
 
     python scripts/gen_bytecode.py           # rewrite the JSON
     python scripts/gen_bytecode.py --check   # exit 1 if the committed JSON is stale
+    python scripts/gen_bytecode.py --check --fetch   # the same, fetching missing tarballs (CI)
 
 ``--check`` without the tarballs (and no npm) checks what the running interpreter can prove:
 its own version's entry against ``dis``/``opcode``.
@@ -278,10 +279,14 @@ def _dump(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the JSON is stale")
+    parser.add_argument("--fetch", action="store_true", help="with --check: fetch the tarballs")
     args = parser.parse_args(argv)
     if args.check:
         committed = json.loads(OUT_FILE.read_text())
         minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if args.fetch:
+            for npm_version, _ in SOURCES.values():
+                _fetch(npm_version)
         have = all((CACHE / f"pyodide-{p}.tgz").exists() for p, _ in SOURCES.values())
         if not have:
             if minor in committed["versions"]:

@@ -163,6 +163,16 @@ def test_cloudpickle_function_with_inert_code_passes(
     assert _outcome(details) == "ALLOWED"
 
 
+def test_other_imports_of_a_proven_file_are_still_judged(tmp_path: pathlib.Path) -> None:
+    import os
+
+    fn = crafted(AFFINE)
+    fn.__defaults__ = (os.system,)  # data the function holds: judged as any pickle value
+    issues = _issues(_scan(tmp_path, cloudpickle.dumps(fn)))
+    assert any(".system at load time (unsafe" in d for d in issues)
+    assert not any("cloudpickle" in d for d in issues)
+
+
 def test_two_argument_function_with_inert_code_passes(tmp_path: pathlib.Path) -> None:
     # (x - y) ** 2 written with COPY-free arithmetic: x - y, then squared via BINARY_OP **.
     code = asm(
