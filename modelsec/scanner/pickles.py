@@ -73,7 +73,7 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
             continue
         level, reason = verdict
         if builders and is_function_builder(imp.module, imp.name):
-            reason = f"{reason}; {not_proven}"
+            reason = f"{reason}; {printable(str(not_proven), 300)}"  # may name pickle globals
         shown = printable(f"{imp.module}.{imp.name}")
         what = "unsafe" if level == UNSAFE else "suspicious"
         ctx.add_issue(
