@@ -18,7 +18,7 @@ import sys
 
 from modelsec.scanner.pickle_stream import _SMALL, Bad, WalkerState
 from modelsec.scanner.pickle_types import UNKNOWN, GlobalRef
-from modelsec.scanner.pickle_values import MEMO_KEEP, Obj, TDict, TList
+from modelsec.scanner.pickle_values import MEMO_KEEP, LongBytes, Obj, TDict, TList
 
 __all__ = ["OPCODE_NAMES", "Opcodes", "Stop"]
 
@@ -216,7 +216,7 @@ class Opcodes(WalkerState):
         elif text:
             self.append(self._decode_string(data))
         else:
-            self.append(data if n <= 256 else _U)
+            self.append(data if n <= 256 else LongBytes(data) if self.keep_long else _U)
 
     def load_binbytes(self) -> None:
         self._push_bytes(_U4.unpack(self.read(4))[0])

@@ -24,7 +24,7 @@ from modelsec.scanner.pickle_types import (
     PickleImport,
     PickleResult,
 )
-from modelsec.scanner.pickle_values import MISSING, Memo, Obj, is_light, shallow
+from modelsec.scanner.pickle_values import MISSING, Memo, Obj, full, is_light, shallow
 from modelsec.scanner.source import ByteSource
 
 __all__ = ["Bad", "WalkerState"]
@@ -38,6 +38,9 @@ _STACK_MAX = 2_000_000  # stack items (all MARK levels) before the walk gives up
 _MARKS_MAX = 100_000  # MARK nesting before the walk gives up (fail closed)
 _IMPORTS_MAX = 10_000
 _CALLS_MAX = 10_000
+#: Names that build code objects (cloudpickle's ``_builtin_type('CodeType')``, dill).
+_CODE_BUILDERS = frozenset(["_builtin_type", "_create_code"])
+_SITES_MAX = 1_000  # opaque call sites and code constructions kept (more: not provable)
 _UNRESOLVED_MAX = 10_000
 
 
@@ -92,6 +95,9 @@ class WalkerState:
         #: A shadow walk (see :meth:`~modelsec.scanner.pickle_walker.Walker.shadow`): stops
         #: quietly where a plain ``pickle.load`` stops, reporting only what it imports.
         self.quiet = False
+        #: Keep bytes longer than 256 (as LongBytes): set once a code constructor is imported,
+        #: so files that build no code pay nothing for it.
+        self.keep_long = False
 
     # --- input ------------------------------------------------------------------------------
 
@@ -270,6 +276,8 @@ class WalkerState:
                 self.res.imports.append(PickleImport(module, name, at, opname))
             if name.rpartition(".")[2] in _WRAPPER_NAMES and _is_joblib_module(module):
                 self.wrapper_seen = True
+            if name in _CODE_BUILDERS:
+                self.keep_long = True
         else:
             self.unresolved(opname, "module or name not a known string")
 
@@ -282,7 +290,13 @@ class WalkerState:
         if func.__class__ is not GlobalRef or len(self.res.calls) >= _CALLS_MAX:
             if opname != "BUILD":  # a state given to an object: no callable chosen here
                 self.res.opaque_calls += 1
+                if func.__class__ is Obj:
+                    self._opaque_site(func, args, opname)
+                elif len(self.res.opaque_sites) < _SITES_MAX:
+                    self.res.opaque_sites.append(None)
         else:
+            if func.name == "_create_code" and opname == "REDUCE":
+                self._code_call(func.module, func.name, args)
             a = shallow(args)
             self.res.calls.append(
                 PickleCall(
@@ -292,6 +306,31 @@ class WalkerState:
                     self.op_pos,
                     opname,
                 )
+            )
+
+    def _opaque_site(self, func: Obj, args: object, opname: str) -> None:
+        """An opaque call's callable, when it is the result of a call of a global.
+
+        cloudpickle builds code with ``_builtin_type('CodeType')(*fields)``: that call's
+        arguments are recorded in full (:meth:`_code_call`) for the bytecode judge.
+        """
+        res = self.res
+        cls = func.cls
+        if cls.__class__ is not GlobalRef or len(res.opaque_sites) >= _SITES_MAX:
+            if len(res.opaque_sites) < _SITES_MAX:
+                res.opaque_sites.append(None)
+            return
+        made_by = (cls.module, cls.name, shallow(func.args))
+        res.opaque_sites.append((*made_by, opname))
+        if made_by[1] == "_builtin_type" and made_by[2] == ("CodeType",) and opname == "REDUCE":
+            self._code_call(cls.module, "_builtin_type", args)
+
+    def _code_call(self, module: str, name: str, args: object) -> None:
+        """Keep a code object's construction arguments whole (bytes up to the walker's cap)."""
+        if len(self.res.code_calls) < _SITES_MAX:
+            a = full(args)
+            self.res.code_calls.append(
+                PickleCall(module, name, a if isinstance(a, tuple) else (a,), self.op_pos, "REDUCE")
             )
 
     def memo_get(self, idx: int) -> object:

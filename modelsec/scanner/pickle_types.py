@@ -138,6 +138,12 @@ class PickleResult:
         #: Calls whose callable is not a resolved global (a value some other call returned):
         #: what they call is unknown to the walker. Also counted past the ``calls`` cap.
         self.opaque_calls = 0
+        #: Per opaque call (at most 1,000): ``(module, name, args, opcode)`` when its callable
+        #: is the result of calling the global ``module.name`` with ``args``, else None.
+        self.opaque_sites: list[tuple[str, str, object, str] | None] = []
+        #: Code object constructions (cloudpickle's ``_builtin_type('CodeType')`` result,
+        #: dill's ``_create_code``) with their arguments in full (:func:`pickle_values.full`).
+        self.code_calls: list[PickleCall] = []
         self.pickles = 0
         #: Bytes walked (opcodes and their arguments, skipped payloads included).
         self.ops = 0

@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from modelsec.scanner.pickle_types import UNKNOWN, GlobalRef
 
-__all__ = ["MEMO_KEEP", "MISSING", "Memo", "Obj", "TDict", "TList", "is_light", "shallow"]
+__all__ = [
+    "MEMO_KEEP",
+    "MISSING",
+    "LongBytes",
+    "Memo",
+    "Obj",
+    "TDict",
+    "TList",
+    "full",
+    "is_light",
+    "shallow",
+]
 
 _U = UNKNOWN
 #: Memo lookups that found nothing (distinct from a stored UNKNOWN).
@@ -47,6 +58,21 @@ class Obj:
         self.attrs: dict[str, object] | None = None
         self.state: object = MISSING
         self.exact = True
+
+
+class LongBytes(bytes):
+    """Bytes longer than 256 (up to the walker's 4 KiB read cap), kept for the bytecode judge
+    once the file has imported a code constructor (else such bytes are UNKNOWN).
+
+    Everything but :func:`full` treats them as untracked (``shallow`` gives UNKNOWN, they are
+    no dict key nor name), as the walker did before it kept them.
+
+    Example:
+        >>> shallow(LongBytes(b"x" * 300))
+        UNKNOWN
+    """
+
+    __slots__ = ()
 
 
 class TList(list[object]):
@@ -259,4 +285,24 @@ def shallow(value: object, depth: int = 0) -> object:
         if value.lossy:  # type: ignore[attr-defined]
             d[_U] = _U
         return d
+    return _U
+
+
+def full(value: object, depth: int = 0) -> object:
+    """A complete copy of a tracked value, for code object constructions.
+
+    Unlike :func:`shallow`, bytes and tuples are not cut (tuples up to 4,096 items, 8
+    levels); whatever is not plain data is UNKNOWN.
+
+    Example:
+        >>> full((b"x" * 100, tuple(range(20))))[1][-1]
+        19
+    """
+    cls = value.__class__
+    if cls in (str, int, bool, float, type(None), bytes, GlobalRef) or value is _U:
+        return value
+    if cls is LongBytes:
+        return bytes(value)  # type: ignore[call-overload]
+    if cls is tuple and depth < 8 and len(value) <= 4096:  # type: ignore[arg-type]
+        return tuple(full(x, depth + 1) for x in value)  # type: ignore[attr-defined]
     return _U

@@ -226,6 +226,7 @@ class Walker(Opcodes):
         sh = Walker(ByteSource.from_bytes(data), max_pickles=None, probe=False)
         sh.quiet = True
         sh.joblib = False
+        sh.keep_long = self.keep_long
         sh.proto = self.proto
         sh.memo = self.memo.clone_light()
         sh.stack = [v if is_light(v) else _U for v in self.stack]
@@ -238,6 +239,10 @@ class Walker(Opcodes):
         for off, opname, why in res.unresolved:
             self.res.unresolved.append((base + off, opname, why))
         self.res.calls.extend(res.calls[: max(0, 10_000 - len(self.res.calls))])
+        # What the lambda judge counts on: every opaque call and code construction seen.
+        self.res.opaque_sites.extend(res.opaque_sites)
+        self.res.opaque_sites.extend([None] * (res.opaque_calls - len(res.opaque_sites)))
+        self.res.code_calls.extend(res.code_calls)
         for call in res.calls:
             call.offset += base
         if len(data) == _SHADOW_MAX and res.ops >= len(data) and self._fill(len(data) + 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
 from modelsec.scanner.gadgets import gadget_kind, judge_gadget_import, reconstructed_only
+from modelsec.scanner.lambdas import is_function_builder, lambdas_proven
 from modelsec.scanner.pickle_scan import PickleResult, scan_tail, walk_pickle
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
@@ -50,7 +51,13 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
     word = _KIND_WORD.get(family, "pickle")
     # ``calls`` comes with the walker that records call sites; older results have none.
     calls = getattr(res, "calls", None)
+    builders = any(is_function_builder(i.module, i.name) for i in res.imports)
+    # Functions pickled by value: their builders pass only when every code object is proven
+    # inert and no built function is called while the file loads (modelsec.scanner.lambdas).
+    not_proven = lambdas_proven(res) if builders and calls is not None else "unknown"
     for imp in res.imports:
+        if not_proven is None and is_function_builder(imp.module, imp.name):
+            continue
         if calls is not None and gadget_kind(imp.module, imp.name) is not None:
             verdict = judge_gadget_import(imp.module, imp.name, calls)
         else:
@@ -65,6 +72,8 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
         if verdict is None:
             continue
         level, reason = verdict
+        if builders and is_function_builder(imp.module, imp.name):
+            reason = f"{reason}; {printable(str(not_proven), 300)}"  # may name pickle globals
         shown = printable(f"{imp.module}.{imp.name}")
         what = "unsafe" if level == UNSAFE else "suspicious"
         ctx.add_issue(

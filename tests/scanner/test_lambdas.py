@@ -1,0 +1,369 @@
+"""Functions pickled by value (cloudpickle, dill): the bytecode judge and what it lets pass.
+
+Real files are written by the installed cloudpickle and dill; crafted code objects are built
+with ``CodeType.replace`` and pickled by the same libraries (never called). Bytecode is
+assembled from the committed per-version tables, so the tests do not depend on the running
+interpreter's numbering.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle  # the test extra installs both
+import dill
+import pytest
+from conftest import by_path, threats_of
+
+from modelsec.policy import default_rule_instances, evaluate_scan
+from modelsec.scanner import scan_path
+from modelsec.scanner.bytecode import CodeArgs, code_args, judge_code, judge_version
+from modelsec.scanner.lambdas import lambdas_proven
+from modelsec.scanner.pickle_scan import walk_pickle
+from modelsec.scanner.source import ByteSource
+from modelsec.types.data import ScanDetails
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TABLES = json.loads((ROOT / "modelsec" / "scanner" / "data" / "bytecode.json").read_text())
+T311 = TABLES["versions"]["3.11"]
+
+
+def asm(*ins: tuple[str, int], version: str = "3.11", cache: int = 0) -> bytes:
+    """Bytecode for ``version`` from (name, arg) pairs, inline caches filled with ``cache``."""
+    t = TABLES["versions"][version]
+    out = bytearray()
+    for name, arg in ins:
+        op = t["opmap"].get(name)
+        if op is None:
+            op = {v: int(k) for k, v in t["defined"].items()}[name]
+        out += bytes([op, arg])
+        out += bytes([cache, 0]) * t["op_caches"].get(str(op), 0)
+    return bytes(out)
+
+
+#: x * 2 + 1 without the leading RESUME: pure under 3.11/3.12, and its first byte
+#: (LOAD_FAST's 124) is undefined under 3.13 and 3.14, whose eval loops raise there.
+AFFINE = asm(
+    ("LOAD_FAST", 0),
+    ("LOAD_CONST", 1),
+    ("BINARY_OP", 5),
+    ("LOAD_CONST", 2),
+    ("BINARY_OP", 0),
+    ("RETURN_VALUE", 0),
+)
+
+
+def crafted(code: bytes, **fields: Any) -> Callable[..., Any]:
+    """A function around crafted bytecode (consts (None, 2, 1), one argument ``x``)."""
+    fn = lambda x: x * 2 + 1  # noqa: E731
+    base = {"co_code": code, "co_consts": (None, 2, 1), "co_stacksize": 2}
+    fn.__code__ = fn.__code__.replace(**{**base, **fields})
+    return fn
+
+
+def patched(code: bytes, **fields: Any) -> bytes:
+    """A real cloudpickle file of a function whose code bytes are then swapped for ``code``.
+
+    cloudpickle disassembles the code it pickles, which malformed bytecode would not survive:
+    the file is written around a same-length run of NOPs, replaced afterwards.
+    """
+    placeholder = bytes([T311["opmap"]["NOP"], 0]) * (len(code) // 2)
+    data: bytes = cloudpickle.dumps(crafted(placeholder, **fields))
+    assert data.count(placeholder) == 1
+    return data.replace(placeholder, code)
+
+
+def _scan(tmp_path: pathlib.Path, data: bytes) -> ScanDetails:
+    (tmp_path / "model.pkl").write_bytes(data)
+    return scan_path(tmp_path / "model.pkl")
+
+
+def _outcome(details: ScanDetails) -> str:
+    """BLOCKED when a default rule other than the format allowlist fails (pickle is not an
+    approved format by default: that rule is about the container, not its content)."""
+    r = evaluate_scan(
+        details.to_dict(), default_rule_instances("LOCAL"), source_type="LOCAL", model_uri="/m"
+    )
+    failed = [
+        e.rule_name
+        for e in r.evaluations
+        if e.result == "FAILED" and e.rule_name != "Stored In Approved File Format"
+    ]
+    return "BLOCKED" if failed else "ALLOWED"
+
+
+def _issues(details: ScanDetails) -> list[str]:
+    return [str(i.description) for f in details.files for i in (f.issues_detected or [])]
+
+
+def _threats(details: ScanDetails) -> set[str]:
+    return set().union(*(threats_of(f) for f in by_path(details).values()))
+
+
+def _code_of(data: bytes) -> CodeArgs | str:
+    res = walk_pickle(ByteSource.from_bytes(data))
+    assert len(res.code_calls) == 1
+    call = res.code_calls[0]
+    return code_args(call.module, call.name, call.args)
+
+
+# --- real files -----------------------------------------------------------------------------
+
+
+def test_real_lambda_is_recorded_whole_and_inert_under_its_own_version() -> None:
+    data = cloudpickle.dumps(lambda x: x * 2 + 1)
+    code = _code_of(data)
+    assert isinstance(code, CodeArgs)
+    assert code.code == (lambda x: x * 2 + 1).__code__.co_code
+    assert code.versions == ("3.11", "3.12", "3.13", "3.14")
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert judge_version(code, own) is None
+
+
+def test_real_lambdas_stay_flagged_because_313_reads_resume_as_a_specialized_op(
+    tmp_path: pathlib.Path,
+) -> None:
+    # RESUME (151 in 3.11/3.12) is BINARY_OP_ADD_INT in 3.13 and CALL_KW_BOUND_METHOD in 3.14;
+    # a 3.13/3.14 RESUME is another defined instruction in the others: not provable.
+    for fn in (lambda x: x * 2 + 1, lambda x, y: (x - y) ** 2):
+        details = _scan(tmp_path, cloudpickle.dumps({"f": fn}))
+        assert _outcome(details) == "BLOCKED"
+        assert any("not provably inert: CPython 3." in d for d in _issues(details))
+
+
+def test_dill_code_is_never_provable_without_tables_for_every_version(
+    tmp_path: pathlib.Path,
+) -> None:
+    # dill's _create_code converts any layout to the loading interpreter's CodeType.
+    details = _scan(tmp_path, dill.dumps(crafted(AFFINE), recurse=True))
+    assert _outcome(details) == "BLOCKED"
+    assert any("no opcode tables for CPython 3.8" in d for d in _issues(details))
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda f: f,
+        lambda f: {"transform": f, "weights": [0.5, 1.5], "name": "scaler"},
+        lambda f: ("pipeline", [("step", f)], {"alpha": 0.1}),
+    ],
+    ids=["bare", "dict", "nested"],
+)
+def test_cloudpickle_function_with_inert_code_passes(
+    tmp_path: pathlib.Path, wrap: Callable[[Any], Any]
+) -> None:
+    details = _scan(tmp_path, cloudpickle.dumps(wrap(crafted(AFFINE))))
+    assert _threats(details) == set()
+    assert _outcome(details) == "ALLOWED"
+
+
+def test_other_imports_of_a_proven_file_are_still_judged(tmp_path: pathlib.Path) -> None:
+    import os
+
+    fn = crafted(AFFINE)
+    fn.__defaults__ = (os.system,)  # data the function holds: judged as any pickle value
+    issues = _issues(_scan(tmp_path, cloudpickle.dumps(fn)))
+    assert any(".system at load time (unsafe" in d for d in issues)
+    assert not any("cloudpickle" in d for d in issues)
+
+
+def test_two_argument_function_with_inert_code_passes(tmp_path: pathlib.Path) -> None:
+    # (x - y) ** 2 written with COPY-free arithmetic: x - y, then squared via BINARY_OP **.
+    code = asm(
+        ("LOAD_FAST", 0),
+        ("LOAD_FAST", 1),
+        ("BINARY_OP", 10),
+        ("LOAD_CONST", 1),
+        ("BINARY_OP", 8),
+        ("RETURN_VALUE", 0),
+    )
+    fn = lambda x, y: (x - y) ** 2  # noqa: E731
+    fn.__code__ = fn.__code__.replace(co_code=code, co_consts=(None, 2), co_stacksize=2)
+    details = _scan(tmp_path, cloudpickle.dumps([fn, fn]))
+    assert _threats(details) == set()
+
+
+# --- malicious look-alikes: each passes only if a judge check is removed --------------------
+
+
+def _blocked_for(tmp_path: pathlib.Path, data: bytes, why: str) -> None:
+    details = _scan(tmp_path, data)
+    assert _outcome(details) == "BLOCKED"
+    assert any(why in d for d in _issues(details)), _issues(details)
+
+
+def test_lambda_importing_os_is_blocked(tmp_path: pathlib.Path) -> None:
+    fn = lambda x: __import__("os").system(x)  # noqa: E731
+    _blocked_for(tmp_path, cloudpickle.dumps(fn), "co_names not empty")
+
+
+def test_closure_over_os_system_still_reports_os_system(tmp_path: pathlib.Path) -> None:
+    import os
+
+    g = os.system
+    details = _scan(tmp_path, cloudpickle.dumps(lambda x: g(x)))
+    assert any(".system" in d and "unsafe" in d for d in _issues(details))
+    assert _outcome(details) == "BLOCKED"
+
+
+@pytest.mark.parametrize(
+    ("code", "fields", "why"),
+    [
+        (
+            asm(("LOAD_FAST", 0), ("LOAD_CONST", 9), ("BINARY_OP", 0), ("RETURN_VALUE", 0)),
+            {},
+            "constant index out of range",
+        ),
+        (
+            asm(("LOAD_FAST", 0), ("JUMP_BACKWARD", 1), ("RETURN_VALUE", 0)),
+            {},
+            "JUMP_BACKWARD at offset 2 is not an allowlisted",
+        ),
+        (
+            asm(("LOAD_FAST", 0), ("EXTENDED_ARG", 1), ("LOAD_CONST", 0), ("RETURN_VALUE", 0)),
+            {},
+            "EXTENDED_ARG at offset 2",
+        ),
+        (AFFINE, {"co_stacksize": 1}, "stack deeper than co_stacksize"),
+        (
+            asm(
+                ("LOAD_FAST", 0), ("LOAD_CONST", 1), ("BINARY_OP", 5), ("RETURN_VALUE", 0), cache=7
+            ),
+            {},
+            "inline cache of BINARY_OP at offset 4 is not zero",
+        ),
+        (
+            asm(("LOAD_FAST", 0), ("LOAD_FAST", 1), ("BINARY_OP", 0), ("RETURN_VALUE", 0)),
+            {"co_varnames": ("x", "y"), "co_nlocals": 2},
+            "local read before assignment",
+        ),
+        (asm(("LOAD_FAST", 0), ("BINARY_OP", 0), ("RETURN_VALUE", 0)), {}, "stack underflow"),
+        (
+            asm(("LOAD_FAST", 0), ("LOAD_CONST", 1), ("BINARY_OP", 200), ("RETURN_VALUE", 0)),
+            {},
+            "BINARY_OP operator out of range",
+        ),
+        (asm(("LOAD_FAST", 0), ("LOAD_CONST", 1)), {}, "execution runs past the end"),
+        # Pure in 3.11 (LOAD_CONST first), but 100 is POP_JUMP_IF_TRUE in 3.13.
+        (
+            asm(("LOAD_CONST", 1), ("LOAD_FAST", 0), ("BINARY_OP", 0), ("RETURN_VALUE", 0)),
+            {},
+            "CPython 3.13: POP_JUMP_IF_TRUE at offset 0",
+        ),
+        (AFFINE, {"co_flags": 0x20 | 3}, "flags 0x23"),
+        (
+            AFFINE,
+            {"co_consts": (None, 2, crafted(AFFINE).__code__)},
+            "a constant is not plain data",
+        ),
+        # Over the cap: the walker keeps at most 4 KiB of bytes, longer code is unknown.
+        (asm(*[("NOP", 0)] * 2100) + AFFINE, {}, "longer than 4096 bytes"),
+    ],
+    ids=[
+        "const-out-of-range",
+        "backward-jump",
+        "extended-arg",
+        "stacksize-too-small",
+        "nonzero-cache",
+        "unassigned-local",
+        "underflow",
+        "binary-op-out-of-range",
+        "falls-off-the-end",
+        "valid-in-311-unsafe-in-313",
+        "generator-flag",
+        "nested-code-const",
+        "over-the-cap",
+    ],
+)
+def test_crafted_code_is_blocked(
+    tmp_path: pathlib.Path, code: bytes, fields: dict[str, Any], why: str
+) -> None:
+    _blocked_for(tmp_path, patched(code, **fields), why)
+
+
+class _CallsOnLoad:
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.fn, (3,))  # the unpickler would call fn(3) while loading
+
+
+def test_function_the_pickle_calls_while_loading_is_blocked(tmp_path: pathlib.Path) -> None:
+    data = cloudpickle.dumps(_CallsOnLoad(crafted(AFFINE)))
+    details = _scan(tmp_path, data)
+    assert _outcome(details) == "BLOCKED"
+    assert any("the file calls the result of" in d for d in _issues(details))
+
+
+def test_builtin_type_other_than_codetype_is_blocked(tmp_path: pathlib.Path) -> None:
+    data = cloudpickle.dumps({"f": crafted(AFFINE), "t": types.FunctionType})
+    details = _scan(tmp_path, data)
+    assert _outcome(details) == "BLOCKED"
+
+
+# --- the judge alone --------------------------------------------------------------------------
+
+
+def test_judge_requires_every_candidate_version() -> None:
+    code = CodeArgs(
+        argcount=1,
+        nlocals=1,
+        stacksize=2,
+        code=asm(("LOAD_CONST", 0), ("RETURN_VALUE", 0)),
+        consts=(1,),
+        varnames=("x",),
+        versions=("3.11", "3.12", "3.13", "3.14"),
+    )
+    assert judge_version(code, "3.11") is None
+    assert judge_version(code, "3.12") is None
+    assert judge_code(code) == (
+        "CPython 3.13: POP_JUMP_IF_TRUE at offset 0 is not an allowlisted pure instruction"
+    )
+    assert judge_version(code, "3.9") == "no opcode tables for CPython 3.9"
+
+
+def test_generator_check_agrees_with_this_interpreter() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_bytecode.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _result_with(sites: list[Any]) -> Any:
+    from modelsec.scanner.pickle_types import PickleResult
+
+    res = walk_pickle(ByteSource.from_bytes(cloudpickle.dumps(crafted(AFFINE))))
+    assert lambdas_proven(res) is None  # the baseline passes
+    res.opaque_sites.extend(sites)
+    res.opaque_calls += len(sites)
+    assert isinstance(res, PickleResult)
+    return res
+
+
+@pytest.mark.parametrize(
+    ("site", "why"),
+    [
+        (None, "the file calls a value it computed"),
+        (("cloudpickle.cloudpickle", "_builtin_type", ("FunctionType",), "REDUCE"), "other than"),
+        (("cloudpickle.cloudpickle", "_builtin_type", ("CodeType",), "NEWOBJ"), "other than"),
+        (("cloudpickle.cloudpickle", "_make_function", (), "REDUCE"), "calls the result of"),
+    ],
+)
+def test_every_opaque_call_must_be_a_code_construction(site: Any, why: str) -> None:
+    assert why in str(lambdas_proven(_result_with([site])))
+
+
+def test_unrecorded_opaque_calls_are_not_proven() -> None:
+    res = _result_with([])
+    res.opaque_calls += 1
+    assert lambdas_proven(res) == "a call's callable is not known"
