@@ -34,8 +34,8 @@ Example (a user's test)::
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -52,13 +52,21 @@ __all__ = [
 
 _DEFAULTS: dict[str, Any] = {"port": 0, "settle_delay": 0.05, "activation_delay": 0.05}
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 try:  # pytest-asyncio's strict mode runs only the async fixtures it was told about
     import pytest_asyncio
 
-    _asyncio_fixture: Any = pytest_asyncio.fixture
+    _HAVE_PYTEST_ASYNCIO = True
 except ImportError:  # pragma: no cover - exercised by the throwaway projects without it
-    pytest_asyncio = None
-    _asyncio_fixture = pytest.fixture
+    _HAVE_PYTEST_ASYNCIO = False
+
+
+def _asyncio_fixture(func: _F) -> _F:
+    """``pytest_asyncio.fixture`` when pytest-asyncio is installed, else ``pytest.fixture``."""
+    decorate: Any = pytest_asyncio.fixture if _HAVE_PYTEST_ASYNCIO else pytest.fixture
+    fixture: _F = decorate(func)
+    return fixture
 
 
 def _make_client(name: str, kwargs: dict[str, str]) -> Any:
@@ -77,7 +85,7 @@ def _runner_of(request: pytest.FixtureRequest) -> str:
     if function is not None and (
         inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
     ):
-        if pytest_asyncio is None:
+        if not _HAVE_PYTEST_ASYNCIO:
             pytest.fail(
                 f"{request.node.nodeid} is an async test but neither pytest-asyncio nor "
                 "anyio runs it: install pytest-asyncio, or mark it @pytest.mark.anyio",
