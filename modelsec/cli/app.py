@@ -70,7 +70,31 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        # Raised, not printed: main() prints it with any secret of the command line removed
+        # (argparse quotes the offending word, which may be a secret given to a bad option).
+        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+class UsageError(SystemExit):
+    """A command line argparse refused: exit status 2 and a one-line ``message``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
+def _guess_secrets(argv: Sequence[str]) -> list[str]:
+    """Secret values in a command line that may not parse: the value of ``--client-secret``
+    however abbreviated or misspelled (``--client-secre X``, ``--client-s=X``)."""
+    found: list[str] = []
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if len(name) > len("--client-") and "--client-secret".startswith(name):
+            if eq:
+                found.append(value)
+            elif i + 1 < len(argv):
+                found.append(argv[i + 1])
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
+    except UsageError as exc:
+        secrets = secrets_of(argparse.Namespace()) + _guess_secrets(args_list)
+        sys.stderr.write(" ".join(redact_argv([exc.message], secrets)) + "\n")
+        return 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     func: Any = getattr(args, "func", None)

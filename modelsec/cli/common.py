@@ -148,6 +148,7 @@ def add_output_options(
 ) -> None:
     """``--format table|json`` for resource commands."""
     parser.add_argument(
+        "-f",  # as in 'modelsec scan -f json'
         "--format",
         choices=tuple(choices),
         default=default,
