@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from modelsec.client import AsyncModelSecurityClient
 from modelsec.config import ENV_NAMES, ROOT_ENDPOINT_ENV
-from modelsec.errors import MissingVariableError
+from modelsec.errors import MissingVariableError, OAuthError, PayloadError
 
 __all__ = [
     "CLIError",
@@ -204,7 +204,23 @@ def cli_words(exc: BaseException) -> str:
         first, *others = exc.variables or ENV_NAMES[exc.setting]
         more = f" (or {', '.join(others)})" if others else ""
         return f"no {_NAMES[exc.setting]} given: pass {_FLAGS[exc.setting]} or set {first}{more}"
-    return str(getattr(exc, "message", None) or exc)
+    message = str(getattr(exc, "message", None) or exc)
+    if isinstance(exc, OAuthError) and exc.status_code in (400, 401, 403):
+        if "scope" in message or "tsg" in message.lower():
+            return f"{message} (check --tsg-id / {ENV_NAMES['tsg_id'][0]})"
+        return (
+            f"{message} (check --client-id and --client-secret / "
+            f"{ENV_NAMES['client_id'][0]}, {ENV_NAMES['client_secret'][0]})"
+        )
+    if isinstance(exc, PayloadError):
+        # The SDK names its keyword arguments; the command line has flags for them.
+        return _SDK_WORD.sub(lambda m: "--" + m.group(1).replace("_", "-"), message, count=1)
+    return message
+
+
+_SDK_WORD = re.compile(
+    r"^(data_endpoint|mgmt_endpoint|token_endpoint|client_id|client_secret|tsg_id|max_retries)\b"
+)
 
 
 def secrets_of(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> list[str]:

@@ -250,3 +250,19 @@ def test_unknown_and_ambiguous_group_names(
     r = run_cli("groups", "get", "", env=cli_env)
     assert r.code == 2
     assert "empty security group" in r.err
+
+
+def test_refused_credentials_point_at_the_flags(cli_env: dict[str, str]) -> None:
+    r = run_cli("groups", "list", "--client-secret", "wrong-secret", env=cli_env)
+    assert r.code == 2
+    assert "(check --client-id and --client-secret / PANW_MODEL_SEC_CLIENT_ID" in r.err
+    assert "wrong-secret" not in r.err
+    r = run_cli("groups", "list", "--tsg-id", "999", env=cli_env)
+    assert r.code == 2
+    assert "(check --tsg-id / PANW_MODEL_SEC_TSG_ID)" in r.err
+
+
+def test_bad_endpoint_named_as_its_flag(cli_env: dict[str, str]) -> None:
+    r = run_cli("groups", "list", "--data-endpoint", "ftp://x", env=cli_env)
+    assert r.code == 2
+    assert r.err.startswith("modelsec: error: --data-endpoint must be an http(s) URL")
