@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from modelsec.cli.progress import progress_wanted
@@ -59,8 +60,6 @@ class Waiting:
         delay: float = 1.0,
         interval: float = 0.2,
     ) -> None:
-        import sys
-
         self.what = what
         self.stream: TextIO = stream if stream is not None else sys.stderr
         self.enabled = progress_wanted(self.stream) if enabled is None else enabled
@@ -69,6 +68,7 @@ class Waiting:
         self._task: asyncio.Task[None] | None = None
         self._width = 0
         self._started = time.monotonic()
+        self._saved: tuple[TextIO, TextIO] | None = None
 
     def text(self, elapsed: float) -> str:
         """The line's text after ``elapsed`` seconds."""
@@ -87,10 +87,24 @@ class Waiting:
             frame += 1
             await asyncio.sleep(self.interval)
 
+    def halt(self) -> None:
+        """Stop drawing and erase the line (at once, from the loop's thread)."""
+        if self._task is not None:
+            self._task.cancel()
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
     async def __aenter__(self) -> Waiting:
         self._started = time.monotonic()
         if self.enabled:
             self._task = asyncio.create_task(self._run())
+            # The command's own output (a table, a note) must not land on the progress line
+            # nor be erased with it: the first write anywhere ends the waiting line.
+            self._saved = (sys.stdout, sys.stderr)
+            sys.stdout = _HaltOnWrite(sys.stdout, self)
+            sys.stderr = _HaltOnWrite(sys.stderr, self)
         return self
 
     async def __aexit__(
@@ -99,13 +113,27 @@ class Waiting:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._saved is not None:
+            sys.stdout, sys.stderr = self._saved
+            self._saved = None
+        # Erase the line so what follows (output, an error) starts on a clean line.
+        self.halt()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._width:
-            # Erase the line so what follows (output, an error) starts on a clean line.
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
+
+
+class _HaltOnWrite:
+    """A stream that ends the waiting line before its first write goes through."""
+
+    def __init__(self, stream: TextIO, waiting: Waiting) -> None:
+        self._stream = stream
+        self._waiting = waiting
+
+    def write(self, text: str) -> int:
+        self._waiting.halt()
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

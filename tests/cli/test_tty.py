@@ -47,15 +47,17 @@ def slow_env(emu: EmulatorThread) -> dict[str, str]:
     return env
 
 
-def run_on_pty(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """Run the CLI with stderr on a pty; returns (status, stdout, what the terminal got)."""
+def run_on_pty(
+    args: list[str], env: dict[str, str], *, stdout_too: bool = False
+) -> tuple[int, str, str]:
+    """Run the CLI with stderr (and stdout) on a pty; (status, stdout, what the terminal got)."""
     master, slave = os.openpty()
     try:
         with subprocess.Popen(
             [sys.executable, "-m", "modelsec", *args],
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=slave if stdout_too else subprocess.PIPE,
             stderr=slave,
         ) as proc:
             os.close(slave)
@@ -74,8 +76,7 @@ def run_on_pty(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
                     terminal += chunk
                 elif proc.poll() is not None:
                     break
-            assert proc.stdout is not None
-            out = proc.stdout.read().decode()
+            out = "" if proc.stdout is None else proc.stdout.read().decode()
             status = proc.wait(30)
     finally:
         os.close(master)
@@ -116,3 +117,42 @@ def test_nothing_when_stderr_is_not_a_terminal(slow_emulator: EmulatorThread) ->
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+
+
+def screen(raw: str) -> list[str]:
+    """What a terminal shows: each line after carriage returns overwrote it."""
+    lines = []
+    for line in raw.replace("\r\n", "\n").split("\n"):
+        shown: list[str] = []
+        col = 0
+        for ch in line:
+            if ch == "\r":
+                col = 0
+                continue
+            if col < len(shown):
+                shown[col] = ch
+            else:
+                shown.append(ch)
+            col += 1
+        lines.append("".join(shown).rstrip())
+    return lines
+
+
+def test_output_on_the_same_terminal_is_untouched(slow_emulator: EmulatorThread) -> None:
+    env = slow_env(slow_emulator)
+    plain = subprocess.run(
+        [sys.executable, "-m", "modelsec", "rules", "list", "--limit", "3", "-f", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert plain.returncode == 0, plain.stderr
+    status, _, terminal = run_on_pty(
+        ["rules", "list", "--limit", "3", "-f", "json"], env, stdout_too=True
+    )
+    assert status == 0, terminal
+    assert "waiting for" in terminal  # the line was drawn ...
+    shown = [ln for ln in screen(terminal) if ln]
+    assert shown == [ln.rstrip() for ln in plain.stdout.splitlines()]  # ... and left no trace
