@@ -37,6 +37,8 @@ from modelsec.cli.common import (
     redact_argv,
     secrets_of,
 )
+from modelsec.cli.waiting import Waiting, host_of
+from modelsec.config import DEFAULT_MGMT_ENDPOINT, ENV_NAMES, ROOT_ENDPOINT_ENV
 from modelsec.errors import AISecSDKException
 
 __all__ = ["build_parser", "main"]
@@ -191,6 +193,8 @@ def _finish_tree(root: argparse.ArgumentParser) -> None:
         for action in parser._actions:
             if not isinstance(action, argparse._SubParsersAction):
                 _case_insensitive(action)
+        if len(path) == 1:
+            parser.set_defaults(command=path[0])
         if path:
             if "--version" not in options:
                 parser.add_argument(
@@ -221,6 +225,18 @@ def _finish_tree(root: argparse.ArgumentParser) -> None:
             visit(child, (*path, name))
 
     visit(root, ())
+
+
+def _waiting_for(args: argparse.Namespace) -> tuple[str, bool | None]:
+    """What a command that talks to the service waits for, and whether to show it at all."""
+    offline = getattr(args, "command", None) in _OFFLINE_COMMANDS or getattr(args, "offline", False)
+    if offline or args.quiet or getattr(args, "no_progress", False):
+        return "", False
+    mgmt = getattr(args, "mgmt_endpoint", None) or os.environ.get(ENV_NAMES["mgmt_endpoint"][0])
+    root = getattr(args, "api_endpoint", None) or os.environ.get(ROOT_ENDPOINT_ENV)
+    if not mgmt and root:
+        mgmt = root.rstrip("/") + "/mgmt"
+    return host_of(mgmt or DEFAULT_MGMT_ENDPOINT), None
 
 
 def _merge_globals(args: argparse.Namespace) -> None:
@@ -273,7 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     debug = os.environ.get("MODELSEC_DEBUG", "") not in ("", "0")
     try:
-        code: int = func(args)
+        # A line on a terminal while a token fetch, a request or a wait takes over a second.
+        what, enabled = _waiting_for(args)
+        with Waiting(what, enabled=enabled):
+            code: int = func(args)
         return code
     except KeyboardInterrupt:
         sys.stderr.write("modelsec: interrupted\n")

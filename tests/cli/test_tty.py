@@ -156,3 +156,28 @@ def test_output_on_the_same_terminal_is_untouched(slow_emulator: EmulatorThread)
     assert "waiting for" in terminal  # the line was drawn ...
     shown = [ln for ln in screen(terminal) if ln]
     assert shown == [ln.rstrip() for ln in plain.stdout.splitlines()]  # ... and left no trace
+
+
+def test_scan_shows_the_wait_then_its_progress(
+    slow_emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    from modelsec.cli.demo import write_benign_model
+
+    model = write_benign_model(tmp_path / "model")
+    env = slow_env(slow_emulator)
+    args = ["scan", str(model), "-f", "json", "--poll-interval", "0.1"]
+    status, out, terminal = run_on_pty(args, env)
+    assert status == 0, terminal
+    assert '"outcome": "ALLOWED"' in out
+    wait_at = terminal.index("waiting for 127.0.0.1:")  # token + group lookup: silent before
+    assert "scanning" in terminal[wait_at:]  # then the scan's own progress display
+    plain = subprocess.run(
+        [sys.executable, "-m", "modelsec", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stderr == ""

@@ -40,7 +40,6 @@ from modelsec.cli.common import (
     read_json_arg,
     resolve_group_uuid,
 )
-from modelsec.cli.waiting import Waiting, host_of
 from modelsec.client import AsyncModelSecurityClient
 
 __all__ = ["add_parsers"]
@@ -137,14 +136,10 @@ def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
         async def main() -> None:
             async with make_client(args) as client:
-                # A line on a terminal while a token fetch, a request or a wait takes > 1 s.
-                where = host_of(client.config.mgmt_endpoint)
-                async with Waiting(where, enabled=False if _quiet(args) else None):
-                    for name in getattr(args, "group_refs", ()):  # names -> UUIDs
-                        if getattr(args, name) is not None:
-                            ref = await resolve_group_uuid(client, getattr(args, name))
-                            setattr(args, name, ref)
-                    await handler(client, args)
+                for name in getattr(args, "group_refs", ()):  # group names -> UUIDs
+                    if getattr(args, name) is not None:
+                        setattr(args, name, await resolve_group_uuid(client, getattr(args, name)))
+                await handler(client, args)
 
         asyncio.run(main())
         return 0
