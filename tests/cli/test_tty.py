@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def slow_emulator() -> Iterator[EmulatorThread]:
-    """Every request, the token fetch included, takes 1.5 s."""
-    faults = Faults(latency=1.5, include_token_endpoint=True)
+    """Every request, the token fetch included, takes 1.2 s."""
+    faults = Faults(latency=1.2, include_token_endpoint=True)
     with EmulatorThread(port=0, activation_delay=0.0, faults=faults) as emu:
         yield emu
 
