@@ -137,9 +137,9 @@ def _add_emulator(sub: Any) -> None:
         help="run the local emulator of the service and print the export lines for it",
         description="Run the local emulator of the Model Security service (loopback, no "
         "account). It prints its URL and the 'export' lines that point the SDK and the CLI "
-        "at it; --env prints only those lines and closes stdout, so that\n"
-        '  eval "$(modelsec emulator --env &)"\n'
-        "starts it in the background and sets the variables in your shell "
+        "at it. With --env it runs in the background and prints only those lines, so that\n"
+        '  eval "$(modelsec emulator --env)"\n'
+        "starts it and sets the variables in your shell "
         '(stop it with: kill "$MODELSEC_EMULATOR_PID").',
     )
     add_arguments(p)

@@ -1,11 +1,11 @@
 """``modelsec emulator`` / ``modelsec-emulator`` / ``python -m modelsec.emulator``.
 
 Runs the emulator in the foreground. Once it listens it prints one line with its base URL and
-the ``export`` lines that point the SDK and the CLI at it; ``--env`` prints only those lines,
-then closes its standard output, so a shell can read them while the server runs on in the
-background (ssh-agent style)::
+the ``export`` lines that point the SDK and the CLI at it. With ``--env`` it runs in the
+background instead (ssh-agent style): it prints only those lines once the server listens and
+returns, the server running on in a session of its own until it is killed::
 
-    eval "$(modelsec emulator --env &)"     # starts it in the background, exports its settings
+    eval "$(modelsec emulator --env)"       # starts it in the background, exports its settings
     modelsec groups list                    # talks to the emulator
     kill "$MODELSEC_EMULATOR_PID"           # stops it
 
@@ -36,7 +36,7 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from modelsec._version import __version__
@@ -118,8 +118,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--env",
         action="store_true",
-        help="print only the export lines, then close stdout and keep serving: "
-        'eval "$(modelsec emulator --env &)" starts it in the background',
+        help="run in the background and print only the export lines, once it listens: "
+        'eval "$(modelsec emulator --env)"; stop it with kill "$MODELSEC_EMULATOR_PID"',
     )
     p.add_argument(
         "--client-id", default=s, help=f"client id it accepts (default: {DEFAULT_CLIENT_ID})"
@@ -199,17 +199,8 @@ def _faults(a: argparse.Namespace) -> Faults:
     )
 
 
-def _announce(emu: Emulator, env_only: bool) -> None:
+def _announce(emu: Emulator) -> None:
     exports = export_lines(emu.client_kwargs(), pid=os.getpid())
-    if env_only:
-        sys.stdout.write(exports + "\n")
-        sys.stdout.flush()
-        # Close our end of stdout so that "$(modelsec emulator --env &)" sees end-of-file
-        # and returns while the server keeps running in the background.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-        return
     sys.stdout.write(
         f"modelsec-emulator listening on {emu.base_url} (tsg_id={emu.tsg_id})\n"
         "point the SDK and the CLI at it (copy into your shell):\n"
@@ -218,7 +209,21 @@ def _announce(emu: Emulator, env_only: bool) -> None:
     sys.stdout.flush()
 
 
-async def _serve(a: argparse.Namespace, tenants: dict[str, tuple[str, str]]) -> None:
+def _announce_env_here(emu: Emulator) -> None:
+    """``--env`` where there is no fork: print the lines, then close our stdout."""
+    sys.stdout.write(export_lines(emu.client_kwargs(), pid=os.getpid()) + "\n")
+    sys.stdout.flush()
+    # "$(modelsec emulator --env &)" returns at end-of-file while the server runs on.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+async def _serve(
+    a: argparse.Namespace,
+    tenants: dict[str, tuple[str, str]],
+    ready: Callable[[Emulator], None],
+) -> None:
     emu = Emulator(
         host=a.host,
         port=a.port,
@@ -247,7 +252,7 @@ async def _serve(a: argparse.Namespace, tenants: dict[str, tuple[str, str]]) -> 
         await emu.stop()
         raise
     try:
-        _announce(emu, a.env)
+        ready(emu)
         await stop.wait()
     finally:
         await emu.stop()
@@ -264,20 +269,82 @@ def _bind_error(a: argparse.Namespace, exc: OSError) -> str:
     return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
-def run(a: argparse.Namespace, *, prog: str = "modelsec-emulator") -> int:
-    """Serve until SIGINT/SIGTERM with parsed options ``a``; returns the exit status."""
+def _serve_until_stopped(
+    a: argparse.Namespace,
+    ready: Callable[[Emulator], None],
+    fail: Callable[[str], None],
+    prog: str,
+) -> int:
     tenants = {cid: (secret, tsg) for cid, secret, tsg in a.tenant}
     try:
-        asyncio.run(_serve(a, tenants))
+        asyncio.run(_serve(a, tenants, ready))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        sys.stderr.write(f"{prog}: error: {_bind_error(a, exc)}\n")
+        fail(f"{prog}: error: {_bind_error(a, exc)}")
         return 2
     except ValueError as exc:  # e.g. a malformed --error-rates
-        sys.stderr.write(f"{prog}: error: {exc}\n")
+        fail(f"{prog}: error: {exc}")
         return 2
     return 0
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def _run_detached(a: argparse.Namespace, prog: str) -> int:
+    """``--env``: serve from a child of its own (ssh-agent style) and print its settings.
+
+    The parent waits until the child listens (or failed), prints the export lines (or the
+    one-line error) and exits; the child keeps serving in a session of its own, with no
+    terminal and nothing open on the caller's pipes, so ``eval "$(modelsec emulator --env)"``
+    returns at once, with or without ``&``, even behind a shell function.
+    """
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the server
+        code = 2
+        try:
+            os.close(read_fd)
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
+            report = os.fdopen(write_fd, "w")
+
+            def tell(text: str) -> None:
+                if not report.closed:
+                    report.write(text)
+                    report.close()
+
+            def ready(emu: Emulator) -> None:
+                tell("ok\n" + export_lines(emu.client_kwargs(), pid=os.getpid()))
+
+            code = _serve_until_stopped(a, ready, lambda m: tell("error\n" + m), prog)
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as report:
+        status, _, body = report.read().partition("\n")
+    if status == "ok":
+        sys.stdout.write(body + "\n")
+        sys.stdout.flush()
+        return 0
+    os.waitpid(pid, 0)
+    sys.stderr.write((body or f"{prog}: error: the emulator did not start") + "\n")
+    return 2
+
+
+def run(a: argparse.Namespace, *, prog: str = "modelsec-emulator") -> int:
+    """Serve until SIGINT/SIGTERM with parsed options ``a``; returns the exit status."""
+    if a.env and hasattr(os, "fork"):
+        return _run_detached(a, prog)
+    ready = _announce_env_here if a.env else _announce
+    return _serve_until_stopped(a, ready, _to_stderr, prog)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

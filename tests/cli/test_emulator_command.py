@@ -122,14 +122,27 @@ def test_foreground_prints_ready_to_copy_exports() -> None:
     assert proc.returncode == 0
 
 
-def test_env_in_the_background_from_a_shell(tmp_path: Path) -> None:
-    """The README's recipe: eval "$(modelsec emulator --env &)", use it, kill it."""
+@pytest.mark.parametrize(
+    "start",
+    [
+        'eval "$(modelsec emulator --env --port 0 --settle-delay 0.1)"',
+        'eval "$(modelsec emulator --env --port 0 --settle-delay 0.1 &)"',
+    ],
+    ids=["plain", "ampersand"],
+)
+def test_env_in_the_background_from_a_shell(start: str, tmp_path: Path) -> None:
+    """The README's recipe: eval "$(modelsec emulator --env)", use it, kill it.
+
+    ``modelsec`` is a shell function here, the hardest case: a wrapper stays alive as long
+    as what it runs, so only a server that truly detaches lets the substitution return.
+    """
     pid_file = tmp_path / "pid"
     script = f"""
 set -e
-eval "$({sys.executable} -m modelsec emulator --env --port 0 --settle-delay 0.1 &)"
+modelsec() {{ {sys.executable} -m modelsec "$@"; }}
+{start}
 echo "$MODELSEC_EMULATOR_PID" > {pid_file}
-{sys.executable} -m modelsec groups list --source-type local --format json
+modelsec groups list --source-type local --format json
 kill "$MODELSEC_EMULATOR_PID"
 """
     try:
@@ -169,20 +182,40 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_env_prints_only_export_lines() -> None:
-    with subprocess.Popen(
+def test_env_prints_only_export_lines_and_returns(busy_port: int) -> None:
+    proc = subprocess.run(
         emulator_cmd("--env", "--port", "0"),
         env=env_with_path(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            out = proc.stdout.read()  # returns at end-of-file: --env closes stdout when done
-            assert proc.poll() is None  # ... while the server keeps running
-        finally:
-            _stop(proc)
-    lines = out.splitlines()
-    assert len(lines) == len(EXPORTS) + 1
-    assert all(ln.startswith("export ") for ln in lines)
+        timeout=60,
+        check=False,
+    )
+    lines = proc.stdout.splitlines()
+    pid = int(lines[-1].rpartition("=")[2]) if lines else 0
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+        assert [ln.split("=", 1)[0] for ln in lines] == [
+            *(f"export {v}" for v in EXPORTS),
+            "export MODELSEC_EMULATOR_PID",
+        ]
+        assert _alive(pid)  # the server runs on after the command returned
+    finally:
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    # A port it cannot take: the error comes back from the background, nothing is exported.
+    proc = subprocess.run(
+        emulator_cmd("--env", "--port", str(busy_port)),
+        env=env_with_path(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == (
+        f"modelsec emulator: error: cannot listen on 127.0.0.1:{busy_port}: the port is in "
+        "use (try --port 0 for a free one)"
+    )
