@@ -266,3 +266,10 @@ def test_bad_endpoint_named_as_its_flag(cli_env: dict[str, str]) -> None:
     r = run_cli("groups", "list", "--data-endpoint", "ftp://x", env=cli_env)
     assert r.code == 2
     assert r.err.startswith("modelsec: error: --data-endpoint must be an http(s) URL")
+
+
+def test_connection_flags_before_emulator_set_what_it_accepts() -> None:
+    args = build_parser().parse_args(["--client-id", "team-ci", "emulator", "--port", "0"])
+    assert args.client_id == "team-ci"
+    args = build_parser().parse_args(["emulator"])
+    assert not hasattr(args, "client_id")  # the emulator's own default applies
