@@ -185,6 +185,28 @@ class ScanResult:
         """The scan ended in ERROR, or the target failed before settling (see ``error``)."""
         return self.error is not None or self.outcome == EvalOutcome.ERROR
 
+    @property
+    def reason(self) -> str | None:
+        """Why the target ended in error, in one line; None when it settled without one.
+
+        The exception that ended it (``error``), or the service's ``error_code`` and
+        ``error_message`` for a scan that settled ERROR.
+
+        Example:
+            >>> ScanResult(target="./m", error=TimeoutError("no verdict in 600 s")).reason
+            'TimeoutError: no verdict in 600 s'
+        """
+        return _reason_of(self)
+
+    def __str__(self) -> str:
+        """One line: the target, its outcome and why (``print(result)`` in a loop).
+
+        Example:
+            >>> print(ScanResult(target="./m", error=TimeoutError("no verdict in 600 s")))
+            ./m: ERROR (TimeoutError: no verdict in 600 s)
+        """
+        return _result_line(self)
+
 
 @attrs.frozen(kw_only=True)
 class ScanProgress:
@@ -198,6 +220,57 @@ class ScanProgress:
     failed: int
     in_flight: int
     last: ScanResult | None = None
+
+    def __str__(self) -> str:
+        """One line (``on_progress=print``): the counts and the last result.
+
+        Example:
+            >>> print(ScanProgress(total=None, completed=2, failed=1, in_flight=3))
+            2/? done, 1 failed, 3 in flight
+        """
+        total = "?" if self.total is None else str(self.total)
+        parts = [f"{self.completed}/{total} done"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.in_flight:
+            parts.append(f"{self.in_flight} in flight")
+        text = ", ".join(parts)
+        return text if self.last is None else f"{text}; last: {self.last}"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    # One terminal line whatever the text holds (control characters shown escaped).
+    text = " ".join(text.split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reason_of(result: ScanResult) -> str | None:
+    error = result.error
+    if error is not None:
+        message = getattr(error, "message", None) or str(error)
+        name = type(error).__name__
+        return _one_line(f"{name}: {message}" if message else name)
+    scan = result.scan
+    if scan is None or scan.eval_outcome != EvalOutcome.ERROR:
+        return None
+    code = getattr(scan.error_code, "value", scan.error_code)
+    message = scan.error_message or "the service gave no reason"
+    return _one_line(f"{code}: {message}" if code else message)
+
+
+def _result_line(result: ScanResult) -> str:
+    reason = result.reason
+    outcome = "ERROR" if reason is not None else getattr(result.outcome, "value", result.outcome)
+    text = f"{_one_line(result.target)}: {outcome or 'no scan'}"
+    if result.violations:
+        n = len(result.violations)
+        text += f", {n} violation{'s' if n != 1 else ''}"
+    if reason is not None:
+        text += f" ({reason})"
+    if result.scan is not None:
+        text += f" [scan {result.scan.uuid}]"
+    return text
 
 
 def _scan_local(

@@ -23,17 +23,24 @@ from urllib.parse import urlparse
 
 from modelsec.cli.formats import safe_text
 from modelsec.client import AsyncModelSecurityClient
+from modelsec.config import ENV_NAMES, ROOT_ENDPOINT_ENV
+from modelsec.errors import MissingVariableError, OAuthError, PayloadError
 
 __all__ = [
     "CLIError",
+    "HelpFormatter",
     "add_connection_options",
     "add_output_options",
+    "cli_words",
     "is_uuid",
     "make_client",
     "parse_labels",
     "print_items",
     "print_object",
     "read_json_arg",
+    "redact_argv",
+    "resolve_group_uuid",
+    "secrets_of",
     "source_type_of",
     "to_plain",
 ]
@@ -53,6 +60,28 @@ def is_uuid(value: str) -> bool:
 # ---------------------------------------------------------------------------------- options
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps hand-written descriptions as they are and shows each option's default.
+
+    A default is shown when it says something: not None, False, empty, or a flag's count 0.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        d = action.default
+        if "%(default)" in text or "default:" in text or not action.option_strings:
+            return text
+        if d is None or d is False or d == "" or d == [] or d is argparse.SUPPRESS:
+            return text
+        if isinstance(action, (argparse._VersionAction, argparse._CountAction)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _env_help(setting: str) -> str:
+    return "env " + " / ".join(ENV_NAMES[setting])
+
+
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     """Credential and endpoint flags; each defaults to the SDK's environment variables.
 
@@ -63,23 +92,43 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         "PANW_MODEL_SEC_* > PANW_MGMT_* > MODEL_SECURITY_* / TSG_ID, as in the SDK.",
     )
     s = argparse.SUPPRESS
-    g.add_argument("--client-id", default=s, metavar="ID", help="OAuth2 client id")
+    g.add_argument(
+        "--client-id", default=s, metavar="ID", help=f"OAuth2 client id ({_env_help('client_id')})"
+    )
     g.add_argument(
         "--client-secret",
         default=s,
         metavar="SECRET",
-        help="OAuth2 client secret (prefer the environment: flags show up in process lists)",
+        help="OAuth2 client secret; prefer the environment, flags show up in process lists "
+        f"({_env_help('client_secret')})",
     )
-    g.add_argument("--tsg-id", default=s, metavar="TSG", help="tenant service group id")
+    g.add_argument(
+        "--tsg-id", default=s, metavar="TSG", help=f"tenant (TSG) id ({_env_help('tsg_id')})"
+    )
     g.add_argument(
         "--api-endpoint",
         default=s,
         metavar="URL",
-        help="the .../aims root; data = ROOT/data, mgmt = ROOT/mgmt",
+        help=f"the .../aims root; data = ROOT/data, mgmt = ROOT/mgmt (env {ROOT_ENDPOINT_ENV})",
     )
-    g.add_argument("--data-endpoint", default=s, metavar="URL", help="data plane base URL")
-    g.add_argument("--mgmt-endpoint", default=s, metavar="URL", help="management plane base URL")
-    g.add_argument("--token-endpoint", default=s, metavar="URL", help="OAuth2 token URL")
+    g.add_argument(
+        "--data-endpoint",
+        default=s,
+        metavar="URL",
+        help=f"data plane base URL ({_env_help('data_endpoint')})",
+    )
+    g.add_argument(
+        "--mgmt-endpoint",
+        default=s,
+        metavar="URL",
+        help=f"management plane base URL ({_env_help('mgmt_endpoint')})",
+    )
+    g.add_argument(
+        "--token-endpoint",
+        default=s,
+        metavar="URL",
+        help=f"OAuth2 token URL ({_env_help('token_endpoint')})",
+    )
     g.add_argument(
         "--max-retries", default=s, type=int, metavar="N", help="retries per call (default 2)"
     )
@@ -100,6 +149,7 @@ def add_output_options(
 ) -> None:
     """``--format table|json`` for resource commands."""
     parser.add_argument(
+        "-f",  # as in 'modelsec scan -f json'
         "--format",
         choices=tuple(choices),
         default=default,
@@ -136,6 +186,82 @@ def make_client(args: argparse.Namespace) -> AsyncModelSecurityClient:
     if timeout is not None:
         kwargs["timeout"] = timeout
     return AsyncModelSecurityClient(**kwargs)
+
+
+# ---------------------------------------------------------------------------------- words
+
+_FLAGS = {"client_id": "--client-id", "client_secret": "--client-secret", "tsg_id": "--tsg-id"}
+_NAMES = {"client_id": "client id", "client_secret": "client secret", "tsg_id": "tenant id"}
+
+
+def cli_words(exc: BaseException) -> str:
+    """An error's message as the command line would say it (flags, not keyword arguments).
+
+    Example:
+        >>> cli_words(MissingVariableError("tsg_id", ["PANW_MODEL_SEC_TSG_ID", "TSG_ID"]))
+        'no tenant id given: pass --tsg-id or set PANW_MODEL_SEC_TSG_ID (or TSG_ID)'
+    """
+    if isinstance(exc, MissingVariableError) and exc.setting in _FLAGS:
+        first, *others = exc.variables or ENV_NAMES[exc.setting]
+        more = f" (or {', '.join(others)})" if others else ""
+        return f"no {_NAMES[exc.setting]} given: pass {_FLAGS[exc.setting]} or set {first}{more}"
+    message = str(getattr(exc, "message", None) or exc)
+    if isinstance(exc, OAuthError) and exc.status_code in (400, 401, 403):
+        if "scope" in message or "tsg" in message.lower():
+            return f"{message} (check --tsg-id / {ENV_NAMES['tsg_id'][0]})"
+        return (
+            f"{message} (check --client-id and --client-secret / "
+            f"{ENV_NAMES['client_id'][0]}, {ENV_NAMES['client_secret'][0]})"
+        )
+    if isinstance(exc, PayloadError):
+        # The SDK names its keyword arguments; the command line has flags for them.
+        return _SDK_WORD.sub(lambda m: "--" + m.group(1).replace("_", "-"), message, count=1)
+    return message
+
+
+_SDK_WORD = re.compile(
+    r"^(data_endpoint|mgmt_endpoint|token_endpoint|client_id|client_secret|tsg_id|max_retries)\b"
+)
+
+
+def secrets_of(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> list[str]:
+    """The secret values a command may hold: ``--client-secret`` and the secret variables.
+
+    Example:
+        >>> secrets_of(argparse.Namespace(client_secret="s3"), env={"TSG_ID": "1"})
+        ['s3']
+    """
+    environ = os.environ if env is None else env
+    found = [getattr(args, "client_secret", None)]
+    found += [environ.get(var) for var in ENV_NAMES["client_secret"]]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def redact_argv(argv: Sequence[str], secrets: Iterable[str]) -> list[str]:
+    """``argv`` with every secret value replaced by ``***``, wherever and however it appears.
+
+    The value after ``--client-secret`` is hidden too, whatever it is.
+
+    Example:
+        >>> redact_argv(["scan", "--client-secret=s3", "-l", "k=s3"], ["s3"])
+        ['scan', '--client-secret=***', '-l', 'k=***']
+    """
+    values = sorted({s for s in secrets if s}, key=len, reverse=True)
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        if arg == "--client-secret":
+            hide_next = True
+        elif arg.startswith("--client-secret="):
+            arg = "--client-secret=***"
+        for value in values:
+            arg = arg.replace(value, "***")
+        out.append(arg)
+    return out
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -223,6 +349,23 @@ def source_type_of(target: str) -> str:
     if len(scheme) > 1 and "://" in target:
         raise CLIError(f"unsupported model URI scheme {scheme!r} in {target!r}")
     return "LOCAL"
+
+
+async def resolve_group_uuid(client: AsyncModelSecurityClient, name_or_uuid: str) -> str:
+    """A security group's UUID from its UUID (no request) or its name (looked up).
+
+    A name must match exactly one group (exact case first, then ignoring case); none or
+    several is a :class:`CLIError` saying so.
+    """
+    if not name_or_uuid.strip():
+        raise CLIError("empty security group: give its UUID or its name")
+    if is_uuid(name_or_uuid):
+        return name_or_uuid
+    # scan.py owns the lookup by name (one implementation for 'scan --group' and the rest).
+    from modelsec.cli.commands.scan import resolve_group
+
+    group = await resolve_group(client, name_or_uuid)
+    return group if isinstance(group, str) else group.uuid
 
 
 def is_remote(target: str) -> bool:

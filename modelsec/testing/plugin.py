@@ -1,15 +1,20 @@
 """pytest plugin of modelsec: fixtures wired to the local emulator.
 
 Registered as the ``modelsec`` ``pytest11`` entry point, so installing modelsec makes these
-fixtures available everywhere. Import-light on purpose: nothing heavy is imported until a
-fixture is used.
+fixtures available everywhere (or load it with ``-p modelsec.testing.plugin``). Import-light on
+purpose: nothing heavy is imported until a fixture is used.
 
-Fixtures:
+The fixtures work whatever runs your async tests: pytest-asyncio in strict mode
+(``@pytest.mark.asyncio``) or auto mode, anyio's pytest plugin (``@pytest.mark.anyio``), and
+plain sync tests. Each public fixture is a plain one that looks at the requesting test and
+hands over to the implementation for its runner, so the emulator and the client always live
+on the test's own event loop:
 
-* ``modelsec_emulator`` (async): a running :class:`modelsec.emulator.Emulator`;
-* ``modelsec_emulator_thread`` (sync): a running :class:`modelsec.emulator.EmulatorThread`;
+* ``modelsec_emulator``: a running :class:`modelsec.emulator.Emulator` on the test's loop
+  (in a sync test, an :class:`modelsec.emulator.EmulatorThread`, which has the same API);
+* ``modelsec_emulator_thread``: a running :class:`modelsec.emulator.EmulatorThread`;
 * ``modelsec_async_client``: ``modelsec.AsyncModelSecurityClient`` wired to
-  ``modelsec_emulator``;
+  ``modelsec_emulator`` (async tests only);
 * ``modelsec_client``: ``modelsec.ModelSecurityClient`` wired to ``modelsec_emulator_thread``.
 
 Options come from the ``modelsec_emulator_options`` fixture (override it in a conftest), e.g.::
@@ -20,6 +25,7 @@ Options come from the ``modelsec_emulator_options`` fixture (override it in a co
 
 Example (a user's test)::
 
+    @pytest.mark.asyncio          # or @pytest.mark.anyio, or nothing in asyncio auto mode
     async def test_scan(modelsec_async_client):
         page = await modelsec_async_client.security_groups.list()
         assert page.security_groups
@@ -27,8 +33,9 @@ Example (a user's test)::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -45,6 +52,22 @@ __all__ = [
 
 _DEFAULTS: dict[str, Any] = {"port": 0, "settle_delay": 0.05, "activation_delay": 0.05}
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+try:  # pytest-asyncio's strict mode runs only the async fixtures it was told about
+    import pytest_asyncio
+
+    _HAVE_PYTEST_ASYNCIO = True
+except ImportError:  # pragma: no cover - exercised by the throwaway projects without it
+    _HAVE_PYTEST_ASYNCIO = False
+
+
+def _asyncio_fixture(func: _F) -> _F:
+    """``pytest_asyncio.fixture`` when pytest-asyncio is installed, else ``pytest.fixture``."""
+    decorate: Any = pytest_asyncio.fixture if _HAVE_PYTEST_ASYNCIO else pytest.fixture
+    fixture: _F = decorate(func)
+    return fixture
+
 
 def _make_client(name: str, kwargs: dict[str, str]) -> Any:
     # looked up by name: the clients are imported only when a client fixture is used
@@ -54,6 +77,75 @@ def _make_client(name: str, kwargs: dict[str, str]) -> Any:
     return cls(**kwargs)
 
 
+def _runner_of(request: pytest.FixtureRequest) -> str:
+    """``"anyio"``, ``"asyncio"`` or ``"sync"``: what runs the test that asked."""
+    if "anyio_backend" in request.fixturenames:
+        return "anyio"
+    function = getattr(request, "function", None)
+    if function is not None and (
+        inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+    ):
+        if not _HAVE_PYTEST_ASYNCIO:
+            pytest.fail(
+                f"{request.node.nodeid} is an async test but neither pytest-asyncio nor "
+                "anyio runs it: install pytest-asyncio, or mark it @pytest.mark.anyio",
+                pytrace=False,
+            )
+        return "asyncio"
+    return "sync"
+
+
+async def _serve(options: dict[str, Any]) -> AsyncIterator[Emulator]:
+    from modelsec.emulator import Emulator
+
+    async with Emulator(**{**_DEFAULTS, **options}) as emu:
+        yield emu
+
+
+async def _connect(emulator: Emulator) -> AsyncIterator[Any]:
+    client = _make_client("AsyncModelSecurityClient", emulator.client_kwargs())
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+# The implementations, one per runner. The anyio ones are plain async fixtures (anyio's plugin
+# runs those for tests that use its ``anyio_backend``); the asyncio ones are marked for
+# pytest-asyncio, which in strict mode ignores unmarked async fixtures.
+
+
+@pytest.fixture
+async def _modelsec_emulator_anyio(
+    modelsec_emulator_options: dict[str, Any],
+) -> AsyncIterator[Emulator]:
+    async for emu in _serve(modelsec_emulator_options):
+        yield emu
+
+
+@_asyncio_fixture
+async def _modelsec_emulator_asyncio(
+    modelsec_emulator_options: dict[str, Any],
+) -> AsyncIterator[Emulator]:
+    async for emu in _serve(modelsec_emulator_options):
+        yield emu
+
+
+@pytest.fixture
+async def _modelsec_async_client_anyio(modelsec_emulator: Emulator) -> AsyncIterator[Any]:
+    async for client in _connect(modelsec_emulator):
+        yield client
+
+
+@_asyncio_fixture
+async def _modelsec_async_client_asyncio(modelsec_emulator: Emulator) -> AsyncIterator[Any]:
+    async for client in _connect(modelsec_emulator):
+        yield client
+
+
+# ----------------------------------------------------------------------------- public fixtures
+
+
 @pytest.fixture
 def modelsec_emulator_options() -> dict[str, Any]:
     """Keyword arguments for the emulator fixtures (override to customise)."""
@@ -61,12 +153,17 @@ def modelsec_emulator_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def modelsec_emulator(modelsec_emulator_options: dict[str, Any]) -> AsyncIterator[Emulator]:
-    """A running emulator on a free loopback port (needs an async test)."""
-    from modelsec.emulator import Emulator
+def modelsec_emulator(request: pytest.FixtureRequest) -> Emulator | EmulatorThread:
+    """A running emulator on a free loopback port, on the test's event loop.
 
-    async with Emulator(**{**_DEFAULTS, **modelsec_emulator_options}) as emu:
-        yield emu
+    In a sync test it is the same emulator served from a background thread.
+    """
+    runner = _runner_of(request)
+    if runner == "sync":
+        thread: EmulatorThread = request.getfixturevalue("modelsec_emulator_thread")
+        return thread
+    emu: Emulator = request.getfixturevalue(f"_modelsec_emulator_{runner}")
+    return emu
 
 
 @pytest.fixture
@@ -81,13 +178,16 @@ def modelsec_emulator_thread(
 
 
 @pytest.fixture
-async def modelsec_async_client(modelsec_emulator: Emulator) -> AsyncIterator[Any]:
-    """``modelsec.AsyncModelSecurityClient`` connected to ``modelsec_emulator``."""
-    client = _make_client("AsyncModelSecurityClient", modelsec_emulator.client_kwargs())
-    try:
-        yield client
-    finally:
-        await client.close()
+def modelsec_async_client(request: pytest.FixtureRequest) -> Any:
+    """``modelsec.AsyncModelSecurityClient`` connected to ``modelsec_emulator`` (async tests)."""
+    runner = _runner_of(request)
+    if runner == "sync":
+        pytest.fail(
+            f"{request.node.nodeid}: modelsec_async_client needs an async test "
+            "(pytest-asyncio or anyio); sync tests use modelsec_client",
+            pytrace=False,
+        )
+    return request.getfixturevalue(f"_modelsec_async_client_{runner}")
 
 
 @pytest.fixture

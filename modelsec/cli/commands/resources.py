@@ -38,6 +38,7 @@ from modelsec.cli.common import (
     print_items,
     print_object,
     read_json_arg,
+    resolve_group_uuid,
 )
 from modelsec.cli.formats import safe_text
 from modelsec.client import AsyncModelSecurityClient
@@ -136,12 +137,28 @@ def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
         async def main() -> None:
             async with make_client(args) as client:
+                for name in getattr(args, "group_refs", ()):  # group names -> UUIDs
+                    if getattr(args, name) is not None:
+                        setattr(args, name, await resolve_group_uuid(client, getattr(args, name)))
                 await handler(client, args)
 
         asyncio.run(main())
         return 0
 
     return run
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "quiet", False))
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    """A remark on stderr (not the command's output); silenced by ``-q``."""
+    if not _quiet(args):
+        sys.stderr.write(text + "\n")
+
+
+_GROUP_HELP = "security group UUID or name"
 
 
 def _group(sub: Any, name: str, help: str, *, aliases: Sequence[str] = ()) -> Any:
@@ -234,7 +251,7 @@ async def _labels_set(c: AsyncModelSecurityClient, a: argparse.Namespace) -> Non
 
 async def _labels_delete(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
     await c.scans.delete_labels(a.uuid, list(a.keys))
-    sys.stderr.write(f"deleted {len(a.keys)} label key(s) from scan {a.uuid}\n")
+    _note(a, f"deleted {len(a.keys)} label key(s) from scan {a.uuid}")
 
 
 async def _label_keys(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
@@ -254,7 +271,8 @@ def _add_scans(sub: Any) -> None:
     p = _leaf(g, "list", _scans_list, "list scans (newest first)", limit=True)
     p.add_argument("--outcome", action="append", choices=OUTCOMES, help="repeatable")
     p.add_argument("--source-type", action="append", choices=SOURCE_TYPES, help="repeatable")
-    p.add_argument("--group", metavar="UUID", help="only scans of this security group")
+    p.add_argument("--group", metavar="GROUP", help="only scans of this group (UUID or name)")
+    p.set_defaults(group_refs=("group",))
     p.add_argument("--search", metavar="TEXT", help="search the model URI and name")
     p.add_argument("--labels-query", metavar="QUERY", help="e.g. 'team:ml AND (env:prod OR env:*)'")
     p.add_argument("--sort", choices=("asc", "desc"), help="order by creation time")
@@ -350,7 +368,7 @@ async def _groups_update(c: AsyncModelSecurityClient, a: argparse.Namespace) -> 
 
 async def _groups_delete(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
     await c.security_groups.delete(a.uuid)
-    sys.stderr.write(f"deleted security group {a.uuid}\n")
+    _note(a, f"deleted security group {a.uuid}")
 
 
 async def _groups_rules(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
@@ -407,7 +425,8 @@ def _add_groups(sub: Any) -> None:
     p.add_argument("--source-type", action="append", choices=SOURCE_TYPES, help="repeatable")
     p.add_argument("--search", metavar="TEXT", help="3 characters at least")
     p = _leaf(g, "get", _groups_get, "show one security group")
-    p.add_argument("uuid", metavar="GROUP_UUID")
+    p.add_argument("uuid", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("uuid",))
     p = _leaf(g, "create", _groups_create, "create a security group")
     p.add_argument("--name", required=True)
     p.add_argument("--source-type", required=True, choices=SOURCE_TYPES)
@@ -425,19 +444,24 @@ def _add_groups(sub: Any) -> None:
     )
     p.add_argument("--wait", action="store_true", help="wait until the group is ACTIVE")
     p = _leaf(g, "update", _groups_update, "rename or describe a security group")
-    p.add_argument("uuid", metavar="GROUP_UUID")
+    p.add_argument("uuid", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("uuid",))
     p.add_argument("--name")
     p.add_argument("--description")
     p = _leaf(g, "delete", _groups_delete, "delete a security group (soft delete)")
-    p.add_argument("uuid", metavar="GROUP_UUID")
+    p.add_argument("uuid", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("uuid",))
     p = _leaf(g, "rules", _groups_rules, "rule instances of a group", limit=True)
-    p.add_argument("uuid", metavar="GROUP_UUID")
+    p.add_argument("uuid", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("uuid",))
     p.add_argument("--state", choices=STATES)
     p = _leaf(g, "rule", _groups_rule, "show one rule instance of a group")
-    p.add_argument("uuid", metavar="GROUP_UUID")
+    p.add_argument("uuid", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("uuid",))
     p.add_argument("rule", metavar="RULE", help="rule instance UUID or rule name")
     p = _leaf(g, "set-rule", _groups_set_rule, "change a rule's state or field values")
-    p.add_argument("uuid", metavar="GROUP_UUID")
+    p.add_argument("uuid", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("uuid",))
     p.add_argument("rule", metavar="RULE", help="rule instance UUID or rule name")
     p.add_argument("--state", choices=STATES)
     p.add_argument(
@@ -449,7 +473,8 @@ def _add_groups(sub: Any) -> None:
     p = _leaf(
         g, "rule-versions", _groups_rule_versions, "snapshot versions of the rules", limit=True
     )
-    p.add_argument("uuid", metavar="GROUP_UUID")
+    p.add_argument("uuid", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("uuid",))
 
 
 # ---------------------------------------------------------------------------------- rules
@@ -576,7 +601,7 @@ async def _cr_update(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None
 async def _cr_archive(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
     rule = await c.custom_rules.archive(a.uuid)
     if rule is None:
-        sys.stderr.write(f"archived custom rule {a.uuid}\n")
+        _note(a, f"archived custom rule {a.uuid}")
     else:
         print_object(rule, a.format)
 
@@ -584,7 +609,7 @@ async def _cr_archive(c: AsyncModelSecurityClient, a: argparse.Namespace) -> Non
 async def _cr_unarchive(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
     rule = await c.custom_rules.unarchive(a.uuid)
     if rule is None:
-        sys.stderr.write(f"unarchived custom rule {a.uuid}\n")
+        _note(a, f"unarchived custom rule {a.uuid}")
     else:
         print_object(rule, a.format)
 
@@ -601,14 +626,14 @@ async def _cr_assign(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None
         if not sep:
             state = "BLOCKING"
         if state.upper() not in STATES:
-            raise CLIError(f"{item!r} must look like GROUP_UUID[=BLOCKING|ALLOWING|DISABLED]")
-        assignments[group] = state.upper()
+            raise CLIError(f"{item!r} must look like GROUP[=BLOCKING|ALLOWING|DISABLED]")
+        assignments[await resolve_group_uuid(c, group)] = state.upper()
     print_object(await c.custom_rules.assign_security_groups(a.uuid, assignments), a.format)
 
 
 async def _cr_unassign(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
     await c.custom_rules.remove_assignment(a.uuid, a.group)
-    sys.stderr.write(f"removed custom rule {a.uuid} from security group {a.group}\n")
+    _note(a, f"removed custom rule {a.uuid} from security group {a.group}")
 
 
 async def _cr_versions(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
@@ -654,10 +679,16 @@ def _add_custom_rules(sub: Any) -> None:
     p.add_argument("uuid", metavar="RULE_UUID")
     p = _leaf(g, "assign", _cr_assign, "assign a custom rule to 1..50 security groups")
     p.add_argument("uuid", metavar="RULE_UUID")
-    p.add_argument("assignments", nargs="+", metavar="GROUP_UUID[=STATE]", help="default BLOCKING")
+    p.add_argument(
+        "assignments",
+        nargs="+",
+        metavar="GROUP[=STATE]",
+        help="security group UUID or name; state default BLOCKING",
+    )
     p = _leaf(g, "unassign", _cr_unassign, "remove a custom rule from a security group")
     p.add_argument("uuid", metavar="RULE_UUID")
-    p.add_argument("group", metavar="GROUP_UUID")
+    p.add_argument("group", metavar="GROUP", help=_GROUP_HELP)
+    p.set_defaults(group_refs=("group",))
     _leaf(g, "versions", _cr_versions, "snapshot versions of the custom rules", limit=True)
 
 
@@ -672,9 +703,9 @@ async def _pypi_auth(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None
         print_object(data, "json")
     else:
         sys.stdout.write(f"{safe_text(url)}\n")
-        sys.stderr.write(f"expires at {auth.expires_at.isoformat()}\n")
+        _note(a, f"expires at {auth.expires_at.isoformat()}")
         if not a.show_secret:
-            sys.stderr.write("(credential redacted; --show-secret prints the usable URL)\n")
+            _note(a, "(credential redacted; --show-secret prints the usable URL)")
 
 
 def _add_pypi_auth(sub: Any) -> None:
