@@ -38,9 +38,9 @@ from modelsec.cli.common import (
     redact_argv,
     secrets_of,
 )
+from modelsec.cli.formats import safe_text
 from modelsec.cli.waiting import Waiting, host_of
 from modelsec.config import DEFAULT_MGMT_ENDPOINT, ENV_NAMES, ROOT_ENDPOINT_ENV
-from modelsec.cli.formats import safe_text
 from modelsec.errors import AISecSDKException
 
 __all__ = ["build_parser", "main"]
