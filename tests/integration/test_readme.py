@@ -44,7 +44,13 @@ _BLOCK = re.compile(
 )
 
 # The only blocks not run, each with the reason the README gives next to it.
-SKIPPED = {"an excerpt of examples/fastapi_app.py, which tests/integration/test_examples.py runs"}
+SKIPPED = {
+    "an excerpt of examples/fastapi_app.py, which tests/integration/test_examples.py runs",
+    # Object storage needs a bucket: the storage suite (pytest -m storage) makes the same calls
+    # against real local servers.
+    "needs a bucket; tests/storage runs these calls against moto, Azurite, the GCS emulator "
+    "and registry fakes",
+}
 
 
 @dataclass
