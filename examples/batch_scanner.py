@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from modelsec import AsyncModelSecurityClient, ScanProgress, ScanResult
+from modelsec.cli.demo import write_benign_model
 
 
 def read_targets(source: Path) -> list[str]:
@@ -57,8 +58,7 @@ def progress(p: ScanProgress) -> None:
 def write_demo_models(root: Path) -> Path:
     """Three tiny models: two harmless, one pickle that would call os.system if loaded."""
     for name in ("alpha", "beta"):
-        (root / name).mkdir(parents=True)
-        (root / name / "config.json").write_text('{"model_type": "toy"}')
+        write_benign_model(root / name)  # safetensors + config.json: something to judge
     (root / "gamma").mkdir()
     (root / "gamma" / "model.pkl").write_bytes(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R.")
     return root
@@ -111,8 +111,8 @@ async def main() -> int:
         args.report.write_text(report)
     else:
         print(report)
-    if any(r.is_error for r in results):
-        return 2
+    if any(r.is_error or r.nothing_judged for r in results):
+        return 2  # a failure, or a target in which nothing was judged: never a pass
     return 1 if any(r.is_blocked for r in results) else 0
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from modelsec import AsyncModelSecurityClient
+from modelsec.cli.demo import write_benign_model
 from modelsec.types import EvalOutcome, RuleState
 
 
@@ -66,8 +67,7 @@ async def group_walkthrough(client: AsyncModelSecurityClient) -> None:
 def write_hub(hub: Path) -> None:
     """One small benign model of a verified organization, as the emulator's hub expects."""
     model = hub / "huggingface" / "my-org" / "my-model"
-    model.mkdir(parents=True)
-    (model / "config.json").write_text('{"model_type": "toy"}')
+    write_benign_model(model)  # safetensors + config.json: something to judge
     (model / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
     (model.parent / ".verified").write_text("")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelsec import ModelSecurityClient
+from modelsec.cli.demo import write_benign_model
 
 
 def main() -> int:
@@ -33,8 +34,7 @@ def main() -> int:
             kwargs = emu.client_kwargs()
             if target is None:
                 model = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "model"
-                model.mkdir()
-                (model / "config.json").write_text('{"model_type": "toy"}')
+                write_benign_model(model)  # safetensors + config.json: something to judge
                 target = str(model)
         if target is None:
             parser.error("give a target (or --emulator)")
