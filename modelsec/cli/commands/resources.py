@@ -23,170 +23,34 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from modelsec.cli.commands._shared import (
+    _GROUP_HELP,
+    OUTCOMES,
+    SOURCE_TYPES,
+    STATES,
+    _collect,
+    _field_values,
+    _group,
+    _leaf,
+    _note,
+    _page_size,
+    _show_list,
+)
+from modelsec.cli.commands.custom_rules import add_custom_rules
 from modelsec.cli.common import (
     CLIError,
-    add_connection_options,
-    add_output_options,
     is_uuid,
-    make_client,
     parse_labels,
-    print_items,
     print_object,
     read_json_arg,
-    resolve_group_uuid,
 )
 from modelsec.cli.formats import safe_text
 from modelsec.client import AsyncModelSecurityClient
 
 __all__ = ["add_parsers"]
-
-Handler = Callable[[AsyncModelSecurityClient, argparse.Namespace], Awaitable[None]]
-
-OUTCOMES = ("PENDING", "ALLOWED", "BLOCKED", "ERROR")
-SOURCE_TYPES = ("LOCAL", "HUGGING_FACE", "S3", "GCS", "AZURE", "ARTIFACTORY", "GITLAB")
-STATES = ("BLOCKING", "ALLOWING", "DISABLED")
-
-COLUMNS: dict[str, Sequence[str]] = {
-    "scan": (
-        "uuid",
-        "eval_outcome",
-        "source_type",
-        "model_uri",
-        "security_group_name",
-        "created_at",
-    ),
-    "evaluation": ("uuid", "result", "rule_instance_state", "violation_count", "rule_name"),
-    "violation": ("uuid", "rule_instance_state", "rule_name", "file", "threat", "description"),
-    "file": ("uuid", "type", "result", "path", "formats"),
-    "group": ("uuid", "name", "source_type", "state", "description"),
-    "rule_instance": ("uuid", "state", "rule.name", "rule.rule_type", "field_values"),
-    "rule": ("uuid", "name", "rule_type", "default_state", "compatible_sources"),
-    "model": ("uuid", "name", "latest_version_outcome", "latest_version_formats", "updated_at"),
-    "model_version": ("uuid", "revision", "last_eval_outcome", "model_formats", "latest_scan_time"),
-    "custom_rule": ("uuid", "name", "rule_action", "is_archived", "compatible_sources"),
-    "custom_rule_group": ("uuid", "name", "source_type", "rule_state"),
-    "version": ("generation", "timestamp"),
-    "string": (),
-}
-
-
-# ---------------------------------------------------------------------------------- helpers
-
-
-def _page_size(limit: int | None) -> int:
-    return 100 if limit is None else max(1, min(100, limit))
-
-
-async def _collect(paginator: Any, limit: int | None) -> list[Any]:
-    items: list[Any] = []
-    async for item in paginator:
-        items.append(item)
-        if limit is not None and len(items) >= limit:
-            break  # now, before the paginator asks for a page nobody will read
-    return items
-
-
-def _show_list(items: list[Any], args: argparse.Namespace, kind: str) -> None:
-    if kind == "string":
-        if args.format == "json":
-            print_items(items, "json", ())
-        else:
-            for item in items:
-                sys.stdout.write(f"{safe_text(item)}\n")
-        return
-    print_items(items, args.format, COLUMNS[kind])
-
-
-def _leaf(
-    sub: Any,
-    name: str,
-    handler: Handler,
-    help: str,
-    *,
-    aliases: Sequence[str] = (),
-    formats: Sequence[str] = ("table", "json"),
-    limit: bool = False,
-    description: str | None = None,
-) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(
-        name,
-        help=help,
-        description=description or help[:1].upper() + help[1:] + ".",
-        aliases=list(aliases),
-    )
-    add_output_options(p, choices=formats, default=formats[0])
-    if limit:
-        p.add_argument(
-            "--limit", type=int, default=None, metavar="N", help="show at most N items (all)"
-        )
-    add_connection_options(p)
-    p.set_defaults(func=_runner(handler))
-    return p
-
-
-def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        limit = getattr(args, "limit", None)
-        if limit is not None and limit < 1:
-            raise CLIError("--limit must be >= 1")
-
-        async def main() -> None:
-            async with make_client(args) as client:
-                for name in getattr(args, "group_refs", ()):  # group names -> UUIDs
-                    if getattr(args, name) is not None:
-                        setattr(args, name, await resolve_group_uuid(client, getattr(args, name)))
-                await handler(client, args)
-
-        asyncio.run(main())
-        return 0
-
-    return run
-
-
-def _quiet(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "quiet", False))
-
-
-def _note(args: argparse.Namespace, text: str) -> None:
-    """A remark on stderr (not the command's output); silenced by ``-q``."""
-    if not _quiet(args):
-        sys.stderr.write(text + "\n")
-
-
-_GROUP_HELP = "security group UUID or name"
-
-
-def _group(sub: Any, name: str, help: str, *, aliases: Sequence[str] = ()) -> Any:
-    p: argparse.ArgumentParser = sub.add_parser(
-        name, help=help, description=help[:1].upper() + help[1:] + ".", aliases=list(aliases)
-    )
-    p.set_defaults(func=_needs_subcommand(p))
-    return p.add_subparsers(title="commands", metavar="COMMAND")
-
-
-def _needs_subcommand(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        p.print_help(sys.stderr)
-        return 2
-
-    return run
-
-
-def _field_values(items: Sequence[str] | None) -> dict[str, list[str]] | None:
-    if not items:
-        return None
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CLIError(f"--field {item!r} must look like key=value1,value2")
-        out[key.strip()] = [v.strip() for v in value.split(",") if v.strip()]
-    return out
 
 
 # ---------------------------------------------------------------------------------- scans
@@ -556,142 +420,6 @@ def _add_models(sub: Any) -> None:
     p.add_argument("uuid", metavar="VERSION_UUID")
 
 
-# ---------------------------------------------------------------------------------- custom rules
-
-
-def _condition(value: str | None) -> Any:
-    return None if value is None else read_json_arg(value, "--condition")
-
-
-async def _cr_list(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    pag = c.custom_rules.list(limit=_page_size(a.limit), max_items=a.limit)
-    _show_list(await _collect(pag, a.limit), a, "custom_rule")
-
-
-async def _cr_get(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    print_object(await c.custom_rules.get(a.uuid), a.format)
-
-
-async def _cr_create(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    rule = await c.custom_rules.create(
-        name=a.name,
-        compatible_sources=a.source or ["ALL"],
-        condition=_condition(a.condition),
-        violation_message=a.message,
-        description=a.description,
-        remediation_message=a.remediation,
-        rule_action=a.action,
-    )
-    print_object(rule, a.format)
-
-
-async def _cr_update(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    rule = await c.custom_rules.update(
-        a.uuid,
-        name=a.name,
-        description=a.description,
-        condition=_condition(a.condition),
-        violation_message=a.message,
-        remediation_message=a.remediation,
-        rule_action=a.action,
-    )
-    print_object(rule, a.format)
-
-
-async def _cr_archive(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    rule = await c.custom_rules.archive(a.uuid)
-    if rule is None:
-        _note(a, f"archived custom rule {a.uuid}")
-    else:
-        print_object(rule, a.format)
-
-
-async def _cr_unarchive(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    rule = await c.custom_rules.unarchive(a.uuid)
-    if rule is None:
-        _note(a, f"unarchived custom rule {a.uuid}")
-    else:
-        print_object(rule, a.format)
-
-
-async def _cr_groups(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    pag = c.custom_rules.list_security_groups(a.uuid, limit=_page_size(a.limit), max_items=a.limit)
-    _show_list(await _collect(pag, a.limit), a, "custom_rule_group")
-
-
-async def _cr_assign(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    assignments: dict[str, str] = {}
-    for item in a.assignments:
-        group, sep, state = item.partition("=")
-        if not sep:
-            state = "BLOCKING"
-        if state.upper() not in STATES:
-            raise CLIError(f"{item!r} must look like GROUP[=BLOCKING|ALLOWING|DISABLED]")
-        assignments[await resolve_group_uuid(c, group)] = state.upper()
-    print_object(await c.custom_rules.assign_security_groups(a.uuid, assignments), a.format)
-
-
-async def _cr_unassign(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    await c.custom_rules.remove_assignment(a.uuid, a.group)
-    _note(a, f"removed custom rule {a.uuid} from security group {a.group}")
-
-
-async def _cr_versions(c: AsyncModelSecurityClient, a: argparse.Namespace) -> None:
-    _show_list(await _collect(c.custom_rules.list_versions(), a.limit), a, "version")
-
-
-def _custom_rule_fields(p: argparse.ArgumentParser, *, create: bool) -> None:
-    p.add_argument("--name", required=create)
-    p.add_argument(
-        "--condition",
-        required=create,
-        metavar="JSON",
-        help='e.g. \'{"type": "label", "key": "reviewed", "operator": "not_exists"}\' '
-        "(inline, @file or - for stdin)",
-    )
-    p.add_argument("--message", required=create, metavar="TEXT", help="violation message")
-    p.add_argument("--description")
-    p.add_argument("--remediation", metavar="TEXT", help="remediation message")
-    p.add_argument("--action", choices=("FAIL", "PASS"), help="what a true condition means")
-
-
-def _add_custom_rules(sub: Any) -> None:
-    g = _group(sub, "custom-rules", "custom rules: conditions on labels and rule results")
-    p = _leaf(g, "list", _cr_list, "list custom rules", limit=True)
-    p = _leaf(g, "get", _cr_get, "show one custom rule")
-    p.add_argument("uuid", metavar="RULE_UUID")
-    p = _leaf(g, "create", _cr_create, "create a custom rule")
-    _custom_rule_fields(p, create=True)
-    p.add_argument(
-        "--source",
-        action="append",
-        choices=("ALL", *SOURCE_TYPES),
-        help="compatible source (repeatable, default ALL)",
-    )
-    p = _leaf(g, "update", _cr_update, "change a custom rule")
-    p.add_argument("uuid", metavar="RULE_UUID")
-    _custom_rule_fields(p, create=False)
-    p = _leaf(g, "archive", _cr_archive, "archive a custom rule")
-    p.add_argument("uuid", metavar="RULE_UUID")
-    p = _leaf(g, "unarchive", _cr_unarchive, "bring back an archived custom rule")
-    p.add_argument("uuid", metavar="RULE_UUID")
-    p = _leaf(g, "groups", _cr_groups, "security groups a custom rule is assigned to", limit=True)
-    p.add_argument("uuid", metavar="RULE_UUID")
-    p = _leaf(g, "assign", _cr_assign, "assign a custom rule to 1..50 security groups")
-    p.add_argument("uuid", metavar="RULE_UUID")
-    p.add_argument(
-        "assignments",
-        nargs="+",
-        metavar="GROUP[=STATE]",
-        help="security group UUID or name; state default BLOCKING",
-    )
-    p = _leaf(g, "unassign", _cr_unassign, "remove a custom rule from a security group")
-    p.add_argument("uuid", metavar="RULE_UUID")
-    p.add_argument("group", metavar="GROUP", help=_GROUP_HELP)
-    p.set_defaults(group_refs=("group",))
-    _leaf(g, "versions", _cr_versions, "snapshot versions of the custom rules", limit=True)
-
-
 # ---------------------------------------------------------------------------------- pypi-auth
 
 
@@ -728,5 +456,5 @@ def add_parsers(sub: Any) -> None:
     _add_groups(sub)
     _add_rules(sub)
     _add_models(sub)
-    _add_custom_rules(sub)
+    add_custom_rules(sub)
     _add_pypi_auth(sub)
