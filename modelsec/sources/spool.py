@@ -3,10 +3,10 @@
 The scanner looks at a file's end (zip directories), at offsets where HDF5 may start, and
 goes back to its start (a polyglot's second pass): random access. Served by ranged requests,
 each look is a request, and some servers pay for the whole object on every ranged GET. So an
-object up to the spool cap is fetched once, front to back, by a background thread that hashes
-it and appends it to an unnamed temporary file; reads wait until the bytes they need have
-arrived and are then served locally. Memory stays bounded (one buffer); the temporary file is
-gone as soon as the object is scanned.
+object up to the spool cap is fetched once, front to back, by a background thread that
+appends it to an unnamed temporary file while a second thread hashes it; reads wait until the
+bytes they need have arrived and are then served locally. Memory stays bounded (a few chunks);
+the temporary file is gone as soon as the object is scanned.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
 import tempfile
 import threading
 
 from modelsec.sources.base import RemoteFile, Source, StorageObject, StorageProgress
 
 __all__ = ["SpoolFile"]
+
+#: Chunks downloaded but not hashed yet (each about 1 MiB): the bound on the memory in flight.
+_QUEUED_CHUNKS = 8
 
 
 class SpoolFile(io.RawIOBase):
@@ -55,19 +59,33 @@ class SpoolFile(io.RawIOBase):
         self._stop = False
         self._error: BaseException | None = None
         self._hash = hashlib.sha256()
+        self._chunks: queue.Queue[memoryview | bytes | None] = queue.Queue(_QUEUED_CHUNKS)
         self._pos = 0
         self._progress = progress
         self._remote = RemoteFile(source, obj, progress)
+        self._hasher = threading.Thread(
+            target=self._hash_chunks, name="modelsec-spool-hash", daemon=True
+        )
         self._thread = threading.Thread(target=self._fill, name="modelsec-spool", daemon=True)
-        self._thread.start()
+        self._hasher.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._chunks.put(None)
+            self._hasher.join()
+            self._file.close()
+            raise
 
     def _fill(self) -> None:
+        # Two stages overlap on two cores: this thread downloads and writes, the hasher hashes
+        # the same chunks behind it (sha256 and pwrite release the GIL on large buffers). The
+        # queue between them is bounded: a few chunks in memory, and a slow hash holds the
+        # download back instead of buffering it.
         try:
             for chunk in self._remote.chunks():
                 if self._stop:
                     break
-                # sha256 releases the GIL: the scanner thread reads on meanwhile.
-                self._hash.update(chunk)
+                self._chunks.put(chunk)  # a chunk is an immutable buffer: shared, not copied
                 written = 0
                 while written < len(chunk):
                     written += os.pwrite(self._fd, chunk[written:], self._have + written)
@@ -78,10 +96,26 @@ class SpoolFile(io.RawIOBase):
             with self._cond:
                 self._error = exc
         finally:
+            self._chunks.put(None)
+            self._hasher.join()  # every chunk hashed, in order, before the digest is read
             self._remote.close()
             with self._cond:
                 self._done = True
                 self._cond.notify_all()
+
+    def _hash_chunks(self) -> None:
+        failed = False
+        while (chunk := self._chunks.get()) is not None:
+            if failed or self._stop:
+                continue  # drained to the end, so that the filling thread never blocks on put
+            try:
+                self._hash.update(chunk)
+            except BaseException as exc:  # handed to the reader like a fill error
+                failed = True
+                with self._cond:
+                    self._stop = True
+                    if self._error is None:
+                        self._error = exc
 
     def _wait(self, upto: int) -> int:
         with self._cond:
