@@ -109,6 +109,10 @@ async def _process(config: EmulatorConfig, t: TenantStore, scan: Scan) -> None:
             error = ("MISSING_ARTIFACTS", f"No model artifacts found at {scan.model_uri}")
         else:
             try:
+                # The import happens here on the loop, never first in a worker thread (see
+                # modelsec.scanner.api: concurrent AST building in import hooks).
+                import modelsec.scanner  # noqa: F401
+
                 details = await asyncio.to_thread(
                     _scan_with_scanner,
                     str(hub_path),

@@ -18,12 +18,19 @@ from modelsec._version import __version__
 from modelsec.errors import AISecSDKException
 from modelsec.scanner import cancel as _cancel
 from modelsec.scanner.dispatch import scan_source
+from modelsec.scanner.layout import lfs_pointer
 from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
 from modelsec.scanner.report import FileContext, ScanAbort, clip, printable
+from modelsec.scanner.repository import analyse_repository  # eager: see below
 from modelsec.scanner.source import ByteSource
 from modelsec.scanner.walk import Entry, walk
 from modelsec.types.data import FileScanData, ModelScanIssue, ScanDetails
 from modelsec.types.enums import ModelScanStatus
+
+# The repository analysis (code that loaders execute) is imported with the scanner, never first
+# inside a worker thread: a test session's import hook (pytest rewrites an installed plugin's
+# package) parses sources with ``ast``, and CPython 3.11 corrupts its AST recursion counter when
+# two threads build trees at once (gh-106905).
 
 __all__ = [
     "SCANNER_VERSION",
@@ -272,8 +279,6 @@ def _scan_entry(
             issues_detected=[],
             error_message="not a regular file (FIFO, socket or device); not opened",
         )
-    from modelsec.scanner.layout import lfs_pointer
-
     pointer = lfs_pointer(entry.path)
     if pointer is not None:
         digest, size = _sha256_file(entry.path, cancel)
@@ -349,8 +354,6 @@ def scan_path(
         _cancel.check(event)
         files.append(_scan_entry(e, lim, event))
     _cancel.check(event)
-    from modelsec.scanner.repository import analyse_repository  # code loaders execute
-
     analyse_repository(os.fspath(path), entries, files, lim)
     return details_of(files, started, t0)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -540,6 +541,24 @@ def _module_name(node: ast.ImportFrom) -> str:
     return "." * node.level + (node.module or "")
 
 
+# CPython (3.11 at least) keeps the AST constructor's recursion depth in interpreter-wide state:
+# two threads building syntax trees at once (scan_many's worker threads, the emulator's) can
+# corrupt it and fail with "SystemError: AST constructor recursion depth mismatch". Parses
+# here take turns; they are short next to reading the file.
+_AST_LOCK = threading.Lock()
+
+
+def parse_python(text: str | bytes, *, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse`` of untrusted source, one thread at a time (never compiled or run).
+
+    Example:
+        >>> type(parse_python("x = 1\\n").body[0]).__name__
+        'Assign'
+    """
+    with _AST_LOCK:
+        return ast.parse(text, filename=filename)
+
+
 def parse_module(text: str | bytes, filename: str = "<model>") -> ModuleInfo:
     """Parse source text (raises :class:`SyntaxError` / :class:`ValueError` when invalid).
 
@@ -548,7 +567,7 @@ def parse_module(text: str | bytes, filename: str = "<model>") -> ModuleInfo:
         >>> [(c.dotted, c.category) for c in m.import_time_calls()]
         [('subprocess.Popen', 'process')]
     """
-    tree = ast.parse(text, filename=filename)
+    tree = parse_python(text, filename=filename)
     info = ModuleInfo(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

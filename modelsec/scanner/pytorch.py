@@ -13,6 +13,7 @@ import ast
 import posixpath
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
+from modelsec.scanner.pysource import parse_python
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
 
@@ -224,7 +225,7 @@ def check_torchscript_code(text: str) -> tuple[list[_Finding], str | None]:
         ([], None)
     """
     try:
-        tree = ast.parse(text, mode="exec")
+        tree = parse_python(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return [], f"not parseable as TorchScript source ({printable(str(exc), 160)})"
     bound = _bound_names(tree)
