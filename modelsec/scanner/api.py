@@ -19,7 +19,7 @@ from modelsec.errors import AISecSDKException
 from modelsec.scanner import cancel as _cancel
 from modelsec.scanner.dispatch import scan_source
 from modelsec.scanner.layout import lfs_pointer
-from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
+from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits, with_overrides
 from modelsec.scanner.report import FileContext, ScanAbort, clip, printable
 from modelsec.scanner.repository import analyse_repository  # eager: see below
 from modelsec.scanner.source import ByteSource
@@ -313,6 +313,7 @@ def scan_path(
     ignore_patterns: Sequence[str] | None = None,
     limits: ScanLimits | None = None,
     max_file_bytes: int | None = None,
+    target_python: str | Sequence[str] | None = None,
     cancel: threading.Event | None = None,
 ) -> ScanDetails:
     """Scan a model file or directory offline and return the LOCAL scan's ``scan_details``.
@@ -322,7 +323,10 @@ def scan_path(
     ``max_files`` files remain after the patterns, and ``FileNotFoundError`` for a bad path.
     Once ``cancel`` (default: the event of an enclosing
     :func:`~modelsec.scanner.cancel.cancel_on`) is set, the scan stops at its next read with
-    :class:`~modelsec.scanner.cancel.ScanCancelled`.
+    :class:`~modelsec.scanner.cancel.ScanCancelled`. ``target_python`` (``"3.12"``,
+    ``"any"``...; default: ``limits``', else the interpreter running the scan) names the
+    interpreters that will load the model, for which functions pickled by value are judged
+    (:mod:`modelsec.scanner.interpreters`); ``max_file_bytes`` overrides ``limits``' too.
 
     Example:
         >>> import tempfile, pathlib
@@ -334,11 +338,7 @@ def scan_path(
     """
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    lim = limits or DEFAULT_LIMITS
-    if max_file_bytes is not None:
-        from attrs import evolve
-
-        lim = evolve(lim, max_file_bytes=max_file_bytes)
+    lim = with_overrides(limits, max_file_bytes, target_python)
     if max_files < 1:
         raise ValueError("max_files must be at least 1")
     event = cancel if cancel is not None else _cancel.current()
@@ -391,6 +391,7 @@ async def scan_path_async(
     ignore_patterns: Sequence[str] | None = None,
     limits: ScanLimits | None = None,
     max_file_bytes: int | None = None,
+    target_python: str | Sequence[str] | None = None,
     cancel: threading.Event | None = None,
 ) -> ScanDetails:
     """:func:`scan_path` in a worker thread, so an event loop keeps running meanwhile.
@@ -411,6 +412,7 @@ async def scan_path_async(
         ignore_patterns=ignore_patterns,
         limits=limits,
         max_file_bytes=max_file_bytes,
+        target_python=target_python,
         cancel=cancel,
     )
     return await anyio.to_thread.run_sync(call)

@@ -3,8 +3,9 @@
 cloudpickle and dill pickle a lambda by value: the pickle builds a code object from raw
 bytecode and a function around it. The interpreter never verifies bytecode, and the code
 object is loaded into whatever CPython unpickles the file, so the same bytes are judged under
-EVERY version they could be loaded into, each with its own opcode numbering
-(``data/bytecode.json``, derived by ``scripts/gen_bytecode.py`` from CPython's own files).
+every target interpreter (the scan's ``target_python``, :mod:`modelsec.scanner.interpreters`)
+that could load them, each with its own opcode numbering (``data/bytecode.json``, derived by
+``scripts/gen_bytecode.py`` from CPython's own files).
 
 A code object is inert under one version when all hold:
 
@@ -19,7 +20,7 @@ A code object is inert under one version when all hold:
   ``co_stacksize``, and a return (or an undefined opcode: the eval loop raises
   ``SystemError`` there) comes before the end.
 
-A version without tables (CPython 3.8-3.10, PyPy) cannot be ruled out: not provable.
+A target without tables (CPython 3.8-3.10, PyPy, later versions) is never proven inert.
 
 Example:
     >>> code = CodeArgs(argcount=1, nlocals=1, stacksize=2, flags=3,
@@ -38,6 +39,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from modelsec.scanner.interpreters import ANY_PYTHON, KNOWN_PYTHONS, resolve_targets
 from modelsec.scanner.pickle_types import UNKNOWN
 
 __all__ = ["CodeArgs", "code_args", "judge_code", "judge_version"]
@@ -45,7 +47,7 @@ __all__ = ["CodeArgs", "code_args", "judge_code", "judge_version"]
 #: CodeType arities (cloudpickle passes the constructor's positional arguments) -> versions.
 _CODETYPE_VERSIONS = {18: ("3.11", "3.12", "3.13", "3.14"), 16: ("3.8", "3.9", "3.10")}
 #: dill's ``_create_code`` converts any stored layout to the loading interpreter's CodeType.
-_DILL_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "pypy")
+_DILL_VERSIONS = KNOWN_PYTHONS
 #: Function flags that change nothing at run time for straight-line code: OPTIMIZED,
 #: NEWLOCALS, VARARGS, VARKEYWORDS, NESTED, NOFREE, and the ``from __future__`` bits.
 _FLAGS_OK = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x3FE0000
@@ -308,21 +310,44 @@ def _operand(
     return None
 
 
-def judge_code(c: CodeArgs | str) -> str | None:
-    """None when ``c`` is inert under every version it could be loaded into, else why not.
+def judge_code(c: CodeArgs | str, targets: tuple[str, ...] | None = ANY_PYTHON) -> str | None:
+    """None when ``c`` is inert under every target interpreter that could load it, else why not.
+
+    ``targets`` are the interpreters that will load the file
+    (:mod:`modelsec.scanner.interpreters`): ``ANY_PYTHON`` (the default here) judges under
+    every version the code object's layout loads into; ``None`` under the running one. A
+    target outside :data:`~modelsec.scanner.interpreters.KNOWN_PYTHONS` (a later CPython) is
+    always a candidate, and has no tables: not provable.
 
     Example:
         >>> judge_code("a code object in PyPy's layout")
         "a code object in PyPy's layout"
         >>> judge_code(CodeArgs(code=b"\\x97\\x00", versions=()))
         'no CPython version loads a code object of this layout'
+        >>> judge_code(CodeArgs(code=b"\\x97\\x00", versions=("3.9", "3.10")), ("3.12",))
+        'built in a layout only CPython 3.9, 3.10 load, not CPython 3.12'
     """
     if isinstance(c, str):
         return c
     if not c.versions:
         return "no CPython version loads a code object of this layout"
-    for version in c.versions:
+    if targets == ANY_PYTHON:
+        candidates: tuple[str, ...] = c.versions
+    else:
+        wanted = resolve_targets(targets)
+        candidates = tuple(v for v in wanted if v in c.versions or v not in KNOWN_PYTHONS)
+        if not candidates:
+            # The target's CodeType rejects this layout (a TypeError while loading): nothing
+            # would run, but the file was not made for the target; say so rather than pass it.
+            return f"built in a layout only {_names(c.versions)} load, not {_names(wanted)}"
+    for version in candidates:
         why = judge_version(c, version)
         if why is not None:
             return why
     return None
+
+
+def _names(versions: tuple[str, ...]) -> str:
+    cpython = [v for v in versions if v != "pypy"]
+    names = [f"CPython {', '.join(cpython)}"] if cpython else []
+    return ", ".join(names + (["PyPy"] if "pypy" in versions else []))

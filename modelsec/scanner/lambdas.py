@@ -6,8 +6,9 @@ code object is arbitrary code. They are not reported when the walk proves the wh
 harmless on that account (fail closed, every condition required):
 
 * the walk finished (no error, no budget degradation) and recorded every call;
-* every code object the file builds was recorded in full and is inert under every CPython
-  version it could be loaded into (:mod:`modelsec.scanner.bytecode`);
+* every code object the file builds was recorded in full and is inert under every target
+  interpreter that could load it (:mod:`modelsec.scanner.bytecode`; the targets are the
+  scan's ``target_python``, by default the interpreter running the scan);
 * the function-building calls are used as data: called only through ``REDUCE`` (``BUILD``
   for the state dill gives a function), cloudpickle's ``_builtin_type`` only for
   ``'CodeType'``, and every call whose callable is not a global is such a code
@@ -17,7 +18,7 @@ Everything else in the file (what a cell or a default holds, other imports) is j
 before: a lambda closing over ``os.system`` still reports ``os.system``.
 
 Example:
-    >>> from modelsec.scanner.pickle_types import PickleResult
+    >>> from modelsec.scanner.pickle_types import GlobalRef, PickleResult
     >>> is_function_builder("dill._dill", "_create_code"), lambdas_proven(PickleResult())
     (True, 'no code object was built')
 """
@@ -25,9 +26,14 @@ Example:
 from __future__ import annotations
 
 from modelsec.scanner.bytecode import code_args, judge_code
-from modelsec.scanner.pickle_types import PickleResult
+from modelsec.scanner.interpreters import ANY_PYTHON, describe_targets
+from modelsec.scanner.pickle_types import GlobalRef, PickleResult
 
-__all__ = ["is_function_builder", "lambdas_proven"]
+__all__ = ["DILL_MAIN", "is_function_builder", "lambdas_proven", "main_only_as_globals"]
+
+#: How dill refers to the loading program's ``__main__.__dict__`` (the globals of a function
+#: defined in a script or notebook): a GLOBAL its own unpickler resolves.
+DILL_MAIN = ("__builtin__", "__main__")
 
 _CLOUDPICKLE = frozenset(
     [
@@ -58,8 +64,11 @@ def is_function_builder(module: str, name: str) -> bool:
     return module == "dill._dill" and name in _DILL_NAMES
 
 
-def lambdas_proven(res: PickleResult) -> str | None:
+def lambdas_proven(res: PickleResult, targets: tuple[str, ...] | None = ANY_PYTHON) -> str | None:
     """None when the file's function-building imports are provably harmless, else why not.
+
+    ``targets``: the interpreters that will load the file (``None``: the one running the scan;
+    see :mod:`modelsec.scanner.interpreters`); code objects are judged under each of them.
 
     Example:
         >>> res = PickleResult(); res.error = "truncated"
@@ -95,7 +104,59 @@ def lambdas_proven(res: PickleResult) -> str | None:
     if built != len(res.code_calls):
         return "a code object was built but not recorded"
     for call in res.code_calls:
-        why = judge_code(code_args(call.module, call.name, call.args))
+        why = judge_code(code_args(call.module, call.name, call.args), targets)
         if why is not None:
-            return f"code object at offset {call.offset} not provably inert: {why}"
+            return (
+                f"code object at offset {call.offset} not provably inert: {why} "
+                f"(judged for {describe_targets(targets)}; target_python names the "
+                "interpreter that loads the model)"
+            )
     return None
+
+
+def main_only_as_globals(res: PickleResult) -> bool:
+    """dill's reference to the loader's ``__main__.__dict__`` serves only as function globals.
+
+    True when every recorded call that holds it is ``dill._dill._create_function`` receiving
+    it as its ``globals`` (and nothing else of the call is it), it is used so at least once,
+    never called, and never written into (no SETITEM, BUILD... on it). Code proven inert names
+    no globals, so such a function cannot read or change that namespace; what would change
+    it (a write, a call of the dict's methods) is then a finding of its own.
+
+    Example:
+        >>> main_only_as_globals(PickleResult())
+        False
+    """
+    main = GlobalRef(*DILL_MAIN)
+    if any((m, n) == DILL_MAIN for m, n, _op, _at in getattr(res, "mutations", ())):
+        return False
+    used = False
+    for call in res.calls:
+        if (call.module, call.name) == DILL_MAIN:
+            return False
+        refs = sum(1 for ref in _refs_inside(call.args) if ref == main)
+        if not refs:
+            continue
+        if not (
+            call.module == "dill._dill"
+            and call.name == "_create_function"
+            and call.opcode == "REDUCE"
+            and refs == 1
+            and len(call.args) > 1
+            and call.args[1] == main
+        ):
+            return False
+        used = True
+    return used
+
+
+def _refs_inside(value: object, depth: int = 0) -> list[GlobalRef]:
+    if value.__class__ is GlobalRef:
+        return [value]
+    if depth > 8:
+        return []
+    if isinstance(value, (tuple, list)):
+        return [r for v in value for r in _refs_inside(v, depth + 1)]
+    if isinstance(value, dict):
+        return [r for kv in value.items() for v in kv for r in _refs_inside(v, depth + 1)]
+    return []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
-__all__ = ["DEFAULT_LIMITS", "ScanLimits"]
+from modelsec.scanner.interpreters import parse_target_python
+
+__all__ = ["DEFAULT_LIMITS", "ScanLimits", "with_overrides"]
 
 
 @attrs.frozen(kw_only=True)
@@ -15,9 +19,9 @@ class ScanLimits:
     ``ERROR`` status) instead of reading further, so hostile inputs cannot exhaust memory or time.
 
     Example:
-        >>> limits = ScanLimits(max_archive_depth=2)
-        >>> limits.max_archive_depth
-        2
+        >>> limits = ScanLimits(max_archive_depth=2, target_python="3.12,3.11")
+        >>> limits.max_archive_depth, limits.target_python
+        (2, ('3.11', '3.12'))
     """
 
     #: Files larger than this are hashed but not parsed (status ``SKIPPED`` with an issue the
@@ -54,6 +58,32 @@ class ScanLimits:
     max_proto_message_bytes: int = 64 << 20
     #: Issues kept per file; more are summarised in one last issue.
     max_issues_per_file: int = 200
+    #: Not a bound but the one assumption the verdict rests on: the Python interpreters that
+    #: will load the model (``"3.12"``, ``"3.11,3.12"``, ``"pypy"`` or ``"any"``; ``None``:
+    #: the one running the scan). Functions pickled by value are bytecode, which means
+    #: something else in every CPython version, so they are judged for these only
+    #: (:mod:`modelsec.scanner.interpreters`).
+    target_python: tuple[str, ...] | None = attrs.field(default=None, converter=parse_target_python)
 
 
 DEFAULT_LIMITS = ScanLimits()
+
+
+def with_overrides(
+    limits: ScanLimits | None,
+    max_file_bytes: int | None = None,
+    target_python: str | Sequence[str] | None = None,
+) -> ScanLimits:
+    """``limits`` (default :data:`DEFAULT_LIMITS`) with the scan functions' shortcut arguments
+    applied; ``None`` leaves a field as ``limits`` has it.
+
+    Example:
+        >>> with_overrides(None, target_python="any").target_python
+        ('any',)
+    """
+    lim = limits or DEFAULT_LIMITS
+    if max_file_bytes is not None:
+        lim = attrs.evolve(lim, max_file_bytes=max_file_bytes)
+    if target_python is not None:
+        lim = attrs.evolve(lim, target_python=target_python)
+    return lim

@@ -492,6 +492,8 @@ class Opcodes(WalkerState):
         if lst.__class__ is TList:
             self.alloc += 8
             lst.add([value])
+        else:
+            self.mutated(lst, "APPEND")
 
     def load_appends(self) -> None:
         items = self.pop_mark()
@@ -499,6 +501,8 @@ class Opcodes(WalkerState):
         if lst.__class__ is TList:
             self.alloc += 8 * min(len(items), 64)
             lst.add(items)
+        else:
+            self.mutated(lst, "APPENDS")
 
     def load_setitem(self) -> None:
         value = self.pop()
@@ -507,6 +511,8 @@ class Opcodes(WalkerState):
         if d.__class__ is TDict:
             self.alloc += 24
             d.put(key, value)
+        else:
+            self.mutated(d, "SETITEM")
 
     def load_setitems(self) -> None:
         items = self.pop_mark()
@@ -515,16 +521,19 @@ class Opcodes(WalkerState):
             self.alloc += 24 * min(len(items), 128)
             for k in range(0, len(items) - 1, 2):
                 d.put(items[k], items[k + 1])
+        else:
+            self.mutated(d, "SETITEMS")
         if len(items) % 2:
             raise Bad("odd number of items for SETITEMS")
 
     def load_additems(self) -> None:
         self.pop_mark()
-        self.top()
+        self.mutated(self.top(), "ADDITEMS")
 
     def load_build(self) -> None:
         state = self.pop()
         inst = self.top()
+        self.mutated(inst, "BUILD")  # a global given a state: its attributes are rewritten
         if isinstance(inst, Obj):
             from modelsec.scanner.pickle_joblib import instance_class, set_state
 

@@ -308,6 +308,11 @@ class WalkerState:
                 )
             )
 
+    def mutated(self, target: object, opname: str) -> None:
+        """``opname`` writes into ``target``: recorded when it is an imported object."""
+        if target.__class__ is GlobalRef and len(self.res.mutations) < _SITES_MAX:
+            self.res.mutations.append((target.module, target.name, opname, self.op_pos))
+
     def _opaque_site(self, func: Obj, args: object, opname: str) -> None:
         """An opaque call's callable, when it is the result of a call of a global.
 

@@ -144,6 +144,11 @@ class PickleResult:
         #: Code object constructions (cloudpickle's ``_builtin_type('CodeType')`` result,
         #: dill's ``_create_code``) with their arguments in full (:func:`pickle_values.full`).
         self.code_calls: list[PickleCall] = []
+        #: Imported objects the pickle writes into in place: ``(module, name, opcode,
+        #: offset)`` for a SETITEM(S), APPEND(S), ADDITEMS or BUILD whose target is a global
+        #: (at most 1,000). The pickler never emits these; a loader's own dicts, lists and
+        #: modules altered while it loads are a finding.
+        self.mutations: list[tuple[str, str, str, int]] = []
         self.pickles = 0
         #: Bytes walked (opcodes and their arguments, skipped payloads included).
         self.ops = 0

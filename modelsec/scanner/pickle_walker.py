@@ -177,6 +177,9 @@ class Walker(Opcodes):
                     if d.__class__ is TDict:
                         alloc += 24
                         d.put(key, value)
+                    else:
+                        self.op_pos = self.base + i - 1
+                        self.mutated(d, "SETITEM")
                 elif op == 0x61:  # APPEND
                     value = stack.pop()
                     lst = stack[-1]
@@ -186,6 +189,9 @@ class Walker(Opcodes):
                             lst.append(value)
                         else:
                             lst.lossy = True
+                    else:
+                        self.op_pos = self.base + i - 1
+                        self.mutated(lst, "APPEND")
                 elif op == 0x4D and i + 2 <= blen:  # BININT2
                     push(buf[i] | buf[i + 1] << 8)
                     i += 2

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
 from modelsec.scanner.gadgets import gadget_kind, judge_gadget_import, reconstructed_only
-from modelsec.scanner.lambdas import is_function_builder, lambdas_proven
+from modelsec.scanner.lambdas import (
+    DILL_MAIN,
+    is_function_builder,
+    lambdas_proven,
+    main_only_as_globals,
+)
 from modelsec.scanner.pickle_scan import PickleResult, scan_tail, walk_pickle
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
@@ -54,10 +59,13 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
     builders = any(is_function_builder(i.module, i.name) for i in res.imports)
     # Functions pickled by value: their builders pass only when every code object is proven
     # inert and no built function is called while the file loads (modelsec.scanner.lambdas).
-    not_proven = lambdas_proven(res) if builders and calls is not None else "unknown"
+    targets = ctx.limits.target_python
+    not_proven = lambdas_proven(res, targets) if builders and calls is not None else "unknown"
     for imp in res.imports:
         if not_proven is None and is_function_builder(imp.module, imp.name):
             continue
+        if not_proven is None and (imp.module, imp.name) == DILL_MAIN and main_only_as_globals(res):
+            continue  # the loader's own __main__ namespace, as proven-inert functions' globals
         if calls is not None and gadget_kind(imp.module, imp.name) is not None:
             verdict = judge_gadget_import(imp.module, imp.name, calls)
         else:
@@ -73,7 +81,7 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
             continue
         level, reason = verdict
         if builders and is_function_builder(imp.module, imp.name):
-            reason = f"{reason}; {printable(str(not_proven), 300)}"  # may name pickle globals
+            reason = f"{reason}; {printable(str(not_proven), 400)}"  # may name pickle globals
         shown = printable(f"{imp.module}.{imp.name}")
         what = "unsafe" if level == UNSAFE else "suspicious"
         ctx.add_issue(
@@ -92,6 +100,16 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
             Family.code(family, UNSAFE),
             None,
             opname,
+        )
+    for module, name, opname, offset in getattr(res, "mutations", ())[:50]:
+        shown = printable(f"{module}.{name}")
+        ctx.add_issue(
+            f"{word} writes into the imported object {shown} while loading (unsafe: alters "
+            f"the loading program's own modules or data); opcode {opname} at offset {offset}",
+            location,
+            Family.code(family, UNSAFE),
+            printable(module, 256),
+            printable(f"{name} ({opname})", 256),  # apart from the import's own finding
         )
 
 

@@ -24,7 +24,7 @@ import attrs
 
 from modelsec.errors import PayloadError
 from modelsec.scanner.api import details_of, scan_content
-from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits
+from modelsec.scanner.limits import DEFAULT_LIMITS, ScanLimits, with_overrides
 from modelsec.scanner.report import clip
 from modelsec.types.data import FileScanData, ScanDetails
 
@@ -181,6 +181,7 @@ def scan_streams(
     root: str | None = None,
     limits: ScanLimits | None = None,
     max_file_bytes: int | None = None,
+    target_python: str | Sequence[str] | None = None,
     spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
 ) -> ScanDetails:
     """Scan a model given as named streams and return its ``scan_details``.
@@ -188,7 +189,8 @@ def scan_streams(
     The caller chose the files (patterns, the 1,000-file limit). ``root`` is a local directory
     holding copies of the model's configurations and Python files (each stream's ``path``):
     with it, the repository pass judges which code loaders run (code it cannot read fails
-    closed).
+    closed). ``max_file_bytes`` and ``target_python`` are as for
+    :func:`~modelsec.scanner.scan_path`.
 
     Example:
         >>> import io
@@ -198,9 +200,7 @@ def scan_streams(
     """
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    lim = limits or DEFAULT_LIMITS
-    if max_file_bytes is not None:
-        lim = attrs.evolve(lim, max_file_bytes=max_file_bytes)
+    lim = with_overrides(limits, max_file_bytes, target_python)
     files = [scan_stream(s, limits=lim, spool_max_bytes=spool_max_bytes) for s in streams]
     if root is not None:
         from modelsec.scanner.repository import analyse_repository

@@ -79,9 +79,10 @@ def patched(code: bytes, **fields: Any) -> bytes:
     return data.replace(placeholder, code)
 
 
-def _scan(tmp_path: pathlib.Path, data: bytes) -> ScanDetails:
+def _scan(tmp_path: pathlib.Path, data: bytes, target_python: str | None = "any") -> ScanDetails:
+    """Scanned for every interpreter that could load it (the strictest reading), unless told."""
     (tmp_path / "model.pkl").write_bytes(data)
-    return scan_path(tmp_path / "model.pkl")
+    return scan_path(tmp_path / "model.pkl", target_python=target_python)
 
 
 def _outcome(details: ScanDetails) -> str:
@@ -126,15 +127,73 @@ def test_real_lambda_is_recorded_whole_and_inert_under_its_own_version() -> None
     assert judge_version(code, own) is None
 
 
-def test_real_lambdas_stay_flagged_because_313_reads_resume_as_a_specialized_op(
-    tmp_path: pathlib.Path,
+OWN = f"{sys.version_info.major}.{sys.version_info.minor}"
+#: Everyday lambdas, written by the installed cloudpickle and dill.
+REAL_LAMBDAS = [
+    "lambda x: x * 2 + 1",
+    "lambda x, y: (x - y) ** 2",
+    "lambda x: x / 3.0 - 1",
+    "lambda x: x > 0.5",
+    "lambda x, y: (x + y, x * y)",
+    "lambda x: x[0] * 2",
+    "lambda x, a=2: x * a",
+    "lambda x: -x % 7",
+]
+_WRITER = """
+import json, sys, cloudpickle, dill
+out = []
+for src in json.loads(sys.argv[1]):
+    fn = eval(src)
+    out.append([p.hex() for p in (
+        cloudpickle.dumps(fn),
+        cloudpickle.dumps({"transform": fn, "weights": [0.5, 1.5]}),
+        dill.dumps(fn),
+        dill.dumps(fn, recurse=True),
+    )])
+print(json.dumps(out))
+"""
+WRITERS = ["cloudpickle", "cloudpickle-in-dict", "dill", "dill-recurse"]
+
+
+@pytest.fixture(scope="module")
+def real_lambda_files() -> list[list[bytes]]:
+    """Each lambda as written from a script (``__main__``, where dill refers to the loader's
+    own namespace for globals), by every writer."""
+    out = subprocess.run(
+        [sys.executable, "-c", _WRITER, json.dumps(REAL_LAMBDAS)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [[bytes.fromhex(h) for h in row] for row in json.loads(out.stdout)]
+
+
+@pytest.mark.parametrize("index", range(len(REAL_LAMBDAS)))
+@pytest.mark.parametrize("writer", range(len(WRITERS)), ids=WRITERS)
+def test_real_lambdas_pass_for_the_interpreter_that_loads_them(
+    tmp_path: pathlib.Path, real_lambda_files: list[list[bytes]], writer: int, index: int
 ) -> None:
+    data = real_lambda_files[index][writer]
+    # Default: judged for the interpreter running the scan, which wrote them.
+    details = _scan(tmp_path, data, target_python=None)
+    assert _threats(details) == set(), _issues(details)
+    assert _outcome(details) == "ALLOWED"
+    assert _threats(_scan(tmp_path, data, target_python=OWN)) == set()
+
+
+def test_real_lambdas_block_for_other_interpreters_and_for_any(tmp_path: pathlib.Path) -> None:
     # RESUME (151 in 3.11/3.12) is BINARY_OP_ADD_INT in 3.13 and CALL_KW_BOUND_METHOD in 3.14;
     # a 3.13/3.14 RESUME is another defined instruction in the others: not provable.
+    other = "3.13" if OWN != "3.13" else "3.11"
     for fn in (lambda x: x * 2 + 1, lambda x, y: (x - y) ** 2):
-        details = _scan(tmp_path, cloudpickle.dumps({"f": fn}))
-        assert _outcome(details) == "BLOCKED"
-        assert any("not provably inert: CPython 3." in d for d in _issues(details))
+        data = cloudpickle.dumps({"f": fn})
+        for target in ("any", other):
+            details = _scan(tmp_path, data, target_python=target)
+            assert _outcome(details) == "BLOCKED"
+            issues = _issues(details)
+            assert any("not provably inert: CPython 3.1" in d for d in issues), issues
+        named = _issues(_scan(tmp_path, data, target_python=other))
+        assert any(f"judged for CPython {other};" in d for d in named), named
 
 
 def test_dill_code_is_never_provable_without_tables_for_every_version(
@@ -144,6 +203,78 @@ def test_dill_code_is_never_provable_without_tables_for_every_version(
     details = _scan(tmp_path, dill.dumps(crafted(AFFINE), recurse=True))
     assert _outcome(details) == "BLOCKED"
     assert any("no opcode tables for CPython 3.8" in d for d in _issues(details))
+    for target in ("3.9", "pypy"):
+        details = _scan(tmp_path, dill.dumps(crafted(AFFINE), recurse=True), target)
+        assert _outcome(details) == "BLOCKED"
+        assert any("no opcode tables for" in d for d in _issues(details))
+
+
+def test_a_later_cpython_is_never_proven_inert(tmp_path: pathlib.Path) -> None:
+    details = _scan(tmp_path, cloudpickle.dumps(crafted(AFFINE)), target_python="3.15")
+    assert any("no opcode tables for CPython 3.15" in d for d in _issues(details))
+
+
+def test_a_layout_the_target_cannot_load_is_not_passed() -> None:
+    code = CodeArgs(code=AFFINE, versions=("3.8", "3.9", "3.10"))
+    assert judge_code(code, ("3.11",)) == (
+        "built in a layout only CPython 3.8, 3.9, 3.10 load, not CPython 3.11"
+    )
+    assert judge_code(code, None) is not None
+
+
+def test_malicious_lambdas_block_for_the_running_interpreter_too(tmp_path: pathlib.Path) -> None:
+    for fn in (lambda x: __import__("os").system(x), lambda x: eval(x), lambda x: x.__class__):
+        for dump in (cloudpickle.dumps, dill.dumps):
+            assert _outcome(_scan(tmp_path, dump(fn), target_python=None)) == "BLOCKED"
+
+
+# --- dill's reference to the loader's __main__ namespace ------------------------------------
+
+
+def _main_dill() -> bytes:
+    out = subprocess.run(
+        [sys.executable, "-c", "import dill,sys; sys.stdout.write(dill.dumps(lambda x: x).hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = bytes.fromhex(out.stdout)
+    assert b"c__builtin__\n__main__\n" in data
+    return data
+
+
+def test_dill_main_namespace_written_into_is_blocked(tmp_path: pathlib.Path) -> None:
+    # The lambda is inert, but the file also stores a value into the loader's __main__.
+    data = _main_dill()
+    assert data.endswith(b"b.")
+    evil = data[:-1] + b"c__builtin__\n__main__\nS'predict'\nI1\ns0."
+    issues = _issues(_scan(tmp_path, evil, target_python=None))
+    assert any("writes into the imported object __builtin__.__main__" in d for d in issues)
+    assert any("imports __builtin__.__main__" in d for d in issues)
+
+
+def test_dill_main_namespace_handed_to_another_call_is_blocked(tmp_path: pathlib.Path) -> None:
+    data = _main_dill()
+    # collections.OrderedDict(__main__.__dict__): a copy of the loader's namespace in the model.
+    evil = data[:-1] + b"ccollections\nOrderedDict\n(c__builtin__\n__main__\ntR0."
+    issues = _issues(_scan(tmp_path, evil, target_python=None))
+    assert any("imports __builtin__.__main__" in d for d in issues), issues
+
+
+def test_writes_into_imported_objects_are_findings(tmp_path: pathlib.Path) -> None:
+    for data, op in [
+        (b"csys\npath\nS'/tmp/x'\na.", "APPEND"),
+        (b"cos\npath\n}S'join'\nI1\nsb.", "BUILD"),
+        (b"\x80\x04\x8c\x02os\x8c\x07environ\x93\x8c\x01K\x8c\x01V\x73.", "SETITEM"),
+        (b"\x80\x04\x8c\x08builtins\x8c\x03set\x93(K\x01\x90.", "ADDITEMS"),
+        (b"\x80\x04\x8c\x08builtins\x8c\x04dict\x93(K\x01K\x02u.", "SETITEMS"),
+        (b"\x80\x04\x8c\x08builtins\x8c\x04list\x93(K\x01e.", "APPENDS"),
+    ]:
+        issues = _issues(_scan(tmp_path, data))
+        assert any("writes into the imported object" in d and op in d for d in issues), (
+            op,
+            issues,
+        )
 
 
 @pytest.mark.parametrize(
@@ -192,8 +323,10 @@ def test_two_argument_function_with_inert_code_passes(tmp_path: pathlib.Path) ->
 # --- malicious look-alikes: each passes only if a judge check is removed --------------------
 
 
-def _blocked_for(tmp_path: pathlib.Path, data: bytes, why: str) -> None:
-    details = _scan(tmp_path, data)
+def _blocked_for(
+    tmp_path: pathlib.Path, data: bytes, why: str, target_python: str | None = "any"
+) -> None:
+    details = _scan(tmp_path, data, target_python)
     assert _outcome(details) == "BLOCKED"
     assert any(why in d for d in _issues(details)), _issues(details)
 
@@ -284,7 +417,10 @@ def test_closure_over_os_system_still_reports_os_system(tmp_path: pathlib.Path) 
 def test_crafted_code_is_blocked(
     tmp_path: pathlib.Path, code: bytes, fields: dict[str, Any], why: str
 ) -> None:
-    _blocked_for(tmp_path, patched(code, **fields), why)
+    data = patched(code, **fields)
+    _blocked_for(tmp_path, data, why)
+    # Each check holds for one named interpreter too (the 3.13 case only under 3.13).
+    _blocked_for(tmp_path, data, why, "3.13" if "CPython 3.13" in why else "3.11")
 
 
 class _CallsOnLoad:
