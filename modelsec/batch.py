@@ -27,7 +27,14 @@ from modelsec.journal import Journal, JournalEntry, JournalError
 from modelsec.resources._validate import LabelsArg, check_labels
 from modelsec.types import Scan, Violation
 from modelsec.types._base import converter, structure
-from modelsec.workflows import ScanProgress, ScanResult, Target, _check_window, _ScanJob
+from modelsec.workflows import (
+    ScanProgress,
+    ScanResult,
+    Target,
+    _check_target_python,
+    _check_window,
+    _ScanJob,
+)
 
 if TYPE_CHECKING:
     from modelsec.client import AsyncModelSecurityClient
@@ -95,6 +102,7 @@ async def scan_many(
     journal: str | os.PathLike[str] | None = None,
     download_dir: str | None = None,
     executor: ExecutorLike | None = None,
+    target_python: str | Sequence[str] | None = None,
 ) -> AsyncIterator[ScanResult]:
     """Implementation of ``AsyncModelSecurityClient.scan_many``.
 
@@ -106,6 +114,7 @@ async def scan_many(
         raise PayloadError(f"concurrency must be an integer >= 1, got {concurrency!r}")
     checked = None if labels is None else check_labels(labels, allow_empty=True)
     _check_window(reconcile_window)
+    pythons = _check_target_python(target_python)
     opened: Journal | None = None
     if journal is not None:
         definition = {
@@ -117,6 +126,8 @@ async def scan_many(
             "allow_patterns": None if allow_patterns is None else list(allow_patterns),
             "ignore_patterns": None if ignore_patterns is None else list(ignore_patterns),
             "labels": sorted([lb.key, lb.value] for lb in checked or []),
+            # The bytecode judge's verdicts depend on it (absent: this interpreter's).
+            "target_python": None if pythons is None else list(pythons),
         }
         opened = await anyio.to_thread.run_sync(Journal.open, journal, definition)
     job = _ScanJob(
@@ -137,6 +148,7 @@ async def scan_many(
         journal=opened,
         download_dir=download_dir,
         executor=executor,
+        target_python=pythons,
     )
     source = enumerate(iter(targets))
     results: asyncio.Queue[ScanResult | None] = asyncio.Queue()

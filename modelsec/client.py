@@ -255,6 +255,7 @@ class AsyncModelSecurityClient:
         reconcile_window: float | None = None,
         download_dir: str | os.PathLike[str] | None = None,
         executor: ExecutorLike | None = None,
+        target_python: str | Sequence[str] | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
@@ -274,7 +275,10 @@ class AsyncModelSecurityClient:
         still in flight is not duplicated; one that lands even later is reported in
         ``result.duplicates`` (see :mod:`modelsec.reconcile`).
         ``executor`` runs the local read + scan elsewhere (a process pool, a Dask or Ray
-        cluster: see ``scan_many``).
+        cluster: see ``scan_many``). ``target_python`` names the Python interpreters that
+        will load the model (``"3.12"``, ``"3.11,3.12"``, ``"pypy"``, ``"any"``; default:
+        this one), for which the local scan judges functions pickled by value (see
+        :mod:`modelsec.scanner.interpreters`).
 
         Raises:
             ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
@@ -305,6 +309,7 @@ class AsyncModelSecurityClient:
             reconcile_window=reconcile_window,
             download_dir=None if download_dir is None else os.fspath(download_dir),
             executor=executor,
+            target_python=target_python,
         )
 
     def scan_many(
@@ -327,6 +332,7 @@ class AsyncModelSecurityClient:
         journal: str | os.PathLike[str] | None = None,
         download_dir: str | os.PathLike[str] | None = None,
         executor: ExecutorLike | None = None,
+        target_python: str | Sequence[str] | None = None,
     ) -> AsyncIterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -358,6 +364,7 @@ class AsyncModelSecurityClient:
         (Dask), :class:`modelsec.fleet.RayExecutor` (Ray). Workers read the model themselves
         and send back only its ``ScanDetails``; API calls stay here. A worker that dies is
         replaced and its targets scanned again (see :mod:`modelsec.fleet`).
+        ``target_python`` is as for ``scan`` (workers judge for this interpreter, not their own).
 
         Example:
             >>> async def example(client):
@@ -386,6 +393,7 @@ class AsyncModelSecurityClient:
             journal=journal,
             download_dir=None if download_dir is None else os.fspath(download_dir),
             executor=executor,
+            target_python=target_python,
         )
 
     async def close(self) -> None:

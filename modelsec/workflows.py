@@ -74,10 +74,12 @@ def _scan_local(
     allow_patterns: Sequence[str] | None,
     ignore_patterns: Sequence[str] | None,
     download_dir: str | None = None,
+    target_python: tuple[str, ...] | None = None,
 ) -> tuple[str, ScanDetails]:
     """Check, resolve and scan a local path, or read and scan a model in object storage or a
     registry (runs in a worker thread: all of it is blocking I/O). Returns the ``model_uri``
-    (a storage URI as given) and the ``scan_details``."""
+    (a storage URI as given) and the ``scan_details``. ``target_python`` is resolved by the
+    caller, so a remote worker judges for the caller's interpreter, not its own."""
     # Lazy imports: the SDK never imports the scanner unless a client-side scan is asked for.
     from modelsec.sources.uri import is_storage_uri
 
@@ -89,6 +91,7 @@ def _scan_local(
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
             download_dir=download_dir,
+            target_python=target_python,
         )
         return text, details
     from modelsec.scanner import scan_path
@@ -96,7 +99,12 @@ def _scan_local(
     path = Path(text)
     if not path.exists():
         raise PayloadError(f"no such file or directory: {text}")
-    details = scan_path(path, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)
+    details = scan_path(
+        path,
+        allow_patterns=allow_patterns,
+        ignore_patterns=ignore_patterns,
+        target_python=target_python,
+    )
     return str(path.resolve()), details
 
 
@@ -143,12 +151,14 @@ class _ScanJob:
         journal: Journal | None = None,
         download_dir: str | None = None,
         executor: ExecutorLike | None = None,
+        target_python: tuple[str, ...] | None = None,
     ) -> None:
         from modelsec.fleet import Dispatcher
 
         # Where the read + scan of local targets runs (threads here by default; modelsec.fleet).
         self.dispatcher = Dispatcher(executor)
         self.download_dir = download_dir
+        self.target_python = target_python
         self._default_groups: dict[str, str] = {}
         self.client = client
         self.security_group_uuid = security_group_uuid
@@ -181,12 +191,18 @@ class _ScanJob:
             model_uri = text
             allow, ignore = self.allow_patterns, self.ignore_patterns
         else:
+            pythons = self.target_python
+            if pythons is None:  # this interpreter's, even when a worker elsewhere scans
+                from modelsec.scanner.interpreters import running_python
+
+                pythons = (running_python(),)
             model_uri, details = await self.dispatcher.run(
                 _scan_local,
                 text,
                 self.allow_patterns,
                 self.ignore_patterns,
                 self.download_dir,
+                pythons,
                 label=text,
             )
             # The patterns were applied by our scanner; the service ignores them for LOCAL.
@@ -444,6 +460,18 @@ def _check_window(reconcile_window: float | None) -> None:
         )
 
 
+def _check_target_python(spec: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``target_python`` normalised (``None`` stays ``None``); a bad one is a PayloadError."""
+    if spec is None:
+        return None
+    from modelsec.scanner.interpreters import parse_target_python
+
+    try:
+        return parse_target_python(spec)
+    except ValueError as exc:
+        raise PayloadError(str(exc)) from None
+
+
 async def scan_one(
     client: AsyncModelSecurityClient,
     target: Target,
@@ -462,9 +490,11 @@ async def scan_one(
     reconcile_window: float | None = None,
     download_dir: str | None = None,
     executor: ExecutorLike | None = None,
+    target_python: str | Sequence[str] | None = None,
 ) -> ScanResult:
     """Implementation of ``AsyncModelSecurityClient.scan`` (errors raise)."""
     _check_window(reconcile_window)
+    pythons = _check_target_python(target_python)
     job = _ScanJob(
         client,
         security_group_uuid=security_group_uuid,
@@ -481,6 +511,7 @@ async def scan_one(
         reconcile_window=reconcile_window,
         download_dir=download_dir,
         executor=executor,
+        target_python=pythons,
     )
     try:
         return await job.run(target, 0)

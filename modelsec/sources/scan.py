@@ -109,6 +109,7 @@ def scan_uri(
     download_dir: str | os.PathLike[str] | None = None,
     max_files: int = MAX_FILES,
     spool_max_bytes: int | None = None,
+    target_python: str | Sequence[str] | None = None,
 ) -> ScanDetails:
     """Read the model at a storage URI and scan it; returns the ``scan_details``.
 
@@ -122,6 +123,7 @@ def scan_uri(
     ``download_dir`` the model is downloaded to ``<download_dir>/<platform>/<bucket>/<prefix>``
     first (kept afterwards) and scanned there. Raises :class:`SourceError` (one line, never a
     credential) for credentials, a missing bucket or prefix, an empty prefix.
+    ``target_python`` is as for :func:`~modelsec.scanner.scan_path`.
 
     Example:
         >>> scan_uri("s3://bucket/model")  # doctest: +SKIP
@@ -151,8 +153,8 @@ def scan_uri(
             target = os.path.join(os.fspath(download_dir), *loc.layout)
             _download(source, objects, target, progress)
             log.info("%s: downloaded to %s", loc.display, target)
-            return scan_path(target)
-        return _scan_streamed(source, objects, progress, spool_max_bytes)
+            return scan_path(target, target_python=target_python)
+        return _scan_streamed(source, objects, progress, spool_max_bytes, target_python)
     finally:
         source.close()
 
@@ -177,6 +179,7 @@ def _scan_streamed(
     objects: Sequence[StorageObject],
     progress: StorageProgress,
     spool_max_bytes: int,
+    target_python: str | Sequence[str] | None = None,
 ) -> ScanDetails:
     from modelsec.scanner.streams import NamedStream, scan_streams
 
@@ -197,7 +200,9 @@ def _scan_streamed(
                 streams.append(
                     NamedStream(obj.rel, obj.size, _remote(source, obj, progress, spool_max_bytes))
                 )
-        details = scan_streams(streams, root=root, spool_max_bytes=spool_max_bytes)
+        details = scan_streams(
+            streams, root=root, spool_max_bytes=spool_max_bytes, target_python=target_python
+        )
     if progress.bytes_read > (64 << 20):
         log.info("%s", progress.line())
     return details

@@ -224,6 +224,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         reconcile_window: float | None = None,
         download_dir: str | os.PathLike[str] | None = None,
         executor: ExecutorLike | None = None,
+        target_python: str | Sequence[str] | None = None,
     ) -> ScanResult:
         """Scan one model and return its verdict: the common task in one call.
 
@@ -243,7 +244,10 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         still in flight is not duplicated; one that lands even later is reported in
         ``result.duplicates`` (see :mod:`modelsec.reconcile`).
         ``executor`` runs the local read + scan elsewhere (a process pool, a Dask or Ray
-        cluster: see ``scan_many``).
+        cluster: see ``scan_many``). ``target_python`` names the Python interpreters that
+        will load the model (``"3.12"``, ``"3.11,3.12"``, ``"pypy"``, ``"any"``; default:
+        this one), for which the local scan judges functions pickled by value (see
+        :mod:`modelsec.scanner.interpreters`).
 
         Raises:
             ScanTimeoutError: the scan did not settle within ``timeout`` seconds.
@@ -272,6 +276,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             reconcile_window=reconcile_window,
             download_dir=download_dir,
             executor=executor,
+            target_python=target_python,
         )
 
     def scan_many(
@@ -294,6 +299,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         journal: str | os.PathLike[str] | None = None,
         download_dir: str | os.PathLike[str] | None = None,
         executor: ExecutorLike | None = None,
+        target_python: str | Sequence[str] | None = None,
     ) -> Iterator[ScanResult]:
         """Scan many models with bounded concurrency; yield one result per input as each ends.
 
@@ -325,6 +331,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
         (Dask), :class:`modelsec.fleet.RayExecutor` (Ray). Workers read the model themselves
         and send back only its ``ScanDetails``; API calls stay here. A worker that dies is
         replaced and its targets scanned again (see :mod:`modelsec.fleet`).
+        ``target_python`` is as for ``scan`` (workers judge for this interpreter, not their own).
 
         Example:
             >>> def example(client):
@@ -351,6 +358,7 @@ class ModelSecurityClient(SyncClient[AsyncModelSecurityClient]):
             journal=journal,
             download_dir=download_dir,
             executor=executor,
+            target_python=target_python,
         )
 
     def close(self) -> None:

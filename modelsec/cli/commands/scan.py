@@ -130,6 +130,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="keep a copy of models read from object storage or registries under DIR "
         "(<DIR>/<platform>/<bucket>/<prefix>); by default they are scanned as streams",
     )
+    p.add_argument(
+        "--target-python",
+        type=target_python_arg,
+        metavar="VERSION",
+        help="the Python that will load the models: 3.12, 3.11,3.12, pypy or 'any'; "
+        "functions pickled by value (cloudpickle, dill) are bytecode, judged for it "
+        "(default: the Python running modelsec)",
+    )
     p.add_argument("--model-name", metavar="NAME")
     p.add_argument("--model-author", metavar="AUTHOR")
     p.add_argument("--model-version", metavar="VERSION")
@@ -203,6 +211,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_connection_options(p)
     p.set_defaults(func=run)
     return p
+
+
+def target_python_arg(text: str) -> tuple[str, ...]:
+    """``--target-python``: parsed, or a usage error naming the bad item.
+
+    Example:
+        >>> target_python_arg("3.12,3.11")
+        ('3.11', '3.12')
+    """
+    from modelsec.scanner.interpreters import parse_target_python
+
+    try:
+        return parse_target_python(text) or ()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("target_python: ")) from None
 
 
 def add_fleet_options(p: argparse.ArgumentParser) -> None:
@@ -450,6 +473,7 @@ async def run_online(
                 journal=args.journal,
                 download_dir=args.download_dir,
                 executor=getattr(args, "executor", None),
+                target_python=args.target_python,
             ):
                 mr = from_scan_result(r, group_name=names.get(gid), allow_empty=args.allow_empty)
                 slots[indexes[r.index]] = mr

@@ -135,6 +135,7 @@ async def run_offline(
                         target,
                         allow_patterns=args.allow_pattern,
                         ignore_patterns=args.ignore_pattern,
+                        target_python=args.target_python,
                         cancel=cancel,
                     )
             except ScanCancelled:
@@ -201,6 +202,7 @@ async def _scan_storage_async(target: str, args: argparse.Namespace) -> Any:
             allow_patterns=args.allow_pattern,
             ignore_patterns=args.ignore_pattern,
             download_dir=args.download_dir,
+            target_python=args.target_python,
         )
 
     return await anyio.to_thread.run_sync(call)
