@@ -126,9 +126,9 @@ async def scan_many(
             "allow_patterns": None if allow_patterns is None else list(allow_patterns),
             "ignore_patterns": None if ignore_patterns is None else list(ignore_patterns),
             "labels": sorted([lb.key, lb.value] for lb in checked or []),
-            # The bytecode judge's verdicts depend on it (absent: this interpreter's).
-            "target_python": None if pythons is None else list(pythons),
         }
+        if pythons is not None:  # verdicts depend on it; absent: this interpreter's
+            definition["target_python"] = list(pythons)
         opened = await anyio.to_thread.run_sync(Journal.open, journal, definition)
     job = _ScanJob(
         client,

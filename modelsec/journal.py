@@ -168,10 +168,11 @@ class Journal:
             raise JournalError(f"journal {self.path}: not a modelsec batch journal (version 1)")
         theirs = event.get("definition")
         if theirs != self.definition:
+            absent = object()  # a key only one side has differs even when the other is None
             keys = sorted(
                 k
                 for k in set(self.definition) | set(theirs or {})
-                if (theirs or {}).get(k) != self.definition.get(k)
+                if (theirs or {}).get(k, absent) != self.definition.get(k, absent)
             )
             raise JournalError(
                 f"journal {self.path} belongs to another batch (different {', '.join(keys)}); "

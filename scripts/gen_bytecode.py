@@ -40,13 +40,12 @@ its own version's entry against ``dis``/``opcode``.
 from __future__ import annotations
 
 import argparse
-import dis
 import hashlib
 import json
-import opcode
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -97,17 +96,46 @@ PURE_STACK: dict[str, tuple[int, int, int]] = {
     "RETURN_CONST": (0, 0, 0),
     "BINARY_OP": (2, 0, 1),
     "BINARY_SUBSCR": (2, 0, 1),
+    "BINARY_SLICE": (3, 0, 1),
+    "BUILD_SLICE": (0, 1, 1),  # the judge checks oparg is 2 or 3
     "UNARY_POSITIVE": (1, 0, 1),
     "UNARY_NEGATIVE": (1, 0, 1),
     "UNARY_NOT": (1, 0, 1),
     "UNARY_INVERT": (1, 0, 1),
     "COMPARE_OP": (2, 0, 1),
+    "IS_OP": (2, 0, 1),
+    "CONTAINS_OP": (2, 0, 1),
+    "TO_BOOL": (1, 0, 1),
+    "COPY_FREE_VARS": (0, 0, 0),  # the judge checks oparg == len(co_freevars)
+    "LOAD_DEREF": (0, 0, 1),  # the judge checks oparg names a free variable, once copied
     "BUILD_TUPLE": (0, 1, 1),
     "BUILD_LIST": (0, 1, 1),
     "POP_TOP": (1, 0, 0),
     "COPY": (0, 0, 1),  # duplicates the oparg-th item: the judge checks the depth
     "SWAP": (0, 0, 0),  # swaps with the oparg-th item: the judge checks the depth
 }
+
+
+#: Forward jumps (relative, oparg counted in code units after the inline caches) and their
+#: stack use: (pops when jumping, pops when falling through, unconditional). Backward jumps
+#: are never allowlisted (no loops: every path ends). Checked against each version's own
+#: ``dis.stack_effect(..., jump=True/False)`` and ``dis`` jump targets (``--check``).
+JUMPS: dict[str, tuple[int, int, bool]] = {
+    "JUMP_FORWARD": (0, 0, True),
+    "POP_JUMP_FORWARD_IF_FALSE": (1, 1, False),  # 3.11
+    "POP_JUMP_FORWARD_IF_TRUE": (1, 1, False),
+    "POP_JUMP_FORWARD_IF_NONE": (1, 1, False),
+    "POP_JUMP_FORWARD_IF_NOT_NONE": (1, 1, False),
+    "JUMP_IF_FALSE_OR_POP": (0, 1, False),  # 3.11: keeps the value when it jumps
+    "JUMP_IF_TRUE_OR_POP": (0, 1, False),
+    "POP_JUMP_IF_FALSE": (1, 1, False),  # 3.12+: forward only
+    "POP_JUMP_IF_TRUE": (1, 1, False),
+    "POP_JUMP_IF_NONE": (1, 1, False),
+    "POP_JUMP_IF_NOT_NONE": (1, 1, False),
+}
+#: Versions whose ``POP_JUMP_IF_*`` jump backward or to absolute targets (CPython <= 3.11 spells
+#: its forward ones ``POP_JUMP_FORWARD_IF_*``): those names are never taken as forward there.
+_POP_JUMP_IF_FORWARD_FROM = (3, 12)
 
 
 def _fetch(npm_version: str) -> pathlib.Path:
@@ -223,37 +251,201 @@ def _table(files: dict[str, str], python: str, wasm: bytes) -> dict[str, Any]:
     if m is None:
         raise SystemExit(f"{python}: no cmp_op decoding in dis")
     stack = {name: list(eff) for name, eff in PURE_STACK.items() if name in opmap}
+    major, minor = (int(x) for x in python.split(".")[:2])
+    jumps = {
+        name: list(eff)
+        for name, eff in JUMPS.items()
+        if name in opmap
+        and (not name.startswith("POP_JUMP_IF_") or (major, minor) >= _POP_JUMP_IF_FORWARD_FROM)
+    }
     return {
         "python": python,
         "defined": {str(k): v for k, v in sorted(defined.items())},
-        "opmap": {name: opmap[name] for name in sorted(PURE_STACK) if name in opmap},
+        "opmap": {name: opmap[name] for name in sorted({*PURE_STACK, *JUMPS}) if name in opmap},
         "caches": dict(sorted(caches.items())),
         "op_caches": op_caches,
         "nb_ops": nb_ops,
         "cmp_shift": int(m.group(1) or 0),
         "stack": stack,
+        "jumps": jumps,
     }
 
 
-def _check_local(table: dict[str, Any]) -> None:
-    """Cross-check a version's table against the running interpreter of that version."""
+#: Run inside the interpreter a table describes (this one, or a pyodide release under Node):
+#: checks the table against that interpreter's own ``opcode``/``dis``, then compiles
+#: ``LAMBDAS`` there and returns their code objects' fields (the tests' real-world corpus).
+_IN_INTERPRETER = r"""
+import dis, json, opcode, sys
+
+def _check(table, sources):
     opmap = {k: v for k, v in opcode.opmap.items() if v < 256}
+    errors = []
     for name, op in table["opmap"].items():
-        assert opmap[name] == op, name
-        pops, per_arg, pushes = table["stack"][name]
-        for arg in (1, 2, 3) if name in ("BUILD_TUPLE", "BUILD_LIST", "COPY", "SWAP") else (0,):
-            want = dis.stack_effect(op, arg if op >= opcode.HAVE_ARGUMENT else None, jump=False)
-            assert pushes - pops - per_arg * arg == want, (name, arg, want)
+        if opmap.get(name) != op:
+            errors.append(f"{name}: opmap {opmap.get(name)} != {op}")
+            continue
+        arg_of = lambda a: a if op >= opcode.HAVE_ARGUMENT else None
+        if name in table["stack"]:
+            pops, per_arg, pushes = table["stack"][name]
+            many = name in ("BUILD_TUPLE", "BUILD_LIST", "COPY", "SWAP", "COPY_FREE_VARS")
+            args = (2, 3) if name == "BUILD_SLICE" else (1, 2, 3) if many else (0,)
+            for arg in args:
+                want = dis.stack_effect(op, arg_of(arg), jump=False)
+                # A return ends the frame: 3.14 counts the returned value as pushed (for the
+                # caller's frame), earlier versions do not; the judge stops there either way.
+                ends = name in ("RETURN_VALUE", "RETURN_CONST") and want == pushes - pops + 1
+                if pushes - pops - per_arg * arg != want and not ends:
+                    errors.append(f"{name}({arg}): stack effect {want}")
+        if name in table["jumps"]:
+            pops_jump, pops_fall, uncond = table["jumps"][name]
+            if dis.stack_effect(op, 1, jump=True) != -pops_jump:
+                errors.append(f"{name}: stack effect when jumping")
+            if not uncond and dis.stack_effect(op, 1, jump=False) != -pops_fall:
+                errors.append(f"{name}: stack effect when not jumping")
     all_opmap = getattr(dis, "_all_opmap", opmap)
     for name, op in all_opmap.items():
-        if op < 256:
-            assert table["defined"][str(op)] == name, (op, name)
+        if op < 256 and table["defined"].get(str(op)) != name:
+            errors.append(f"defined[{op}] != {name}")
+    corpus = []
+    for src in sources:
+        code = eval(src).__code__
+        for ins in dis.get_instructions(code):
+            if ins.opname in table["jumps"]:
+                caches = table["op_caches"].get(str(ins.opcode), 0)
+                target = ins.offset + 2 + 2 * caches + 2 * ins.arg
+                if getattr(ins, "jump_target", ins.argval) != target:
+                    errors.append(f"{ins.opname} at {ins.offset} in {src!r}: target")
+        corpus.append({
+            "source": src,
+            "argcount": code.co_argcount,
+            "posonlyargcount": code.co_posonlyargcount,
+            "kwonlyargcount": code.co_kwonlyargcount,
+            "nlocals": code.co_nlocals,
+            "stacksize": code.co_stacksize,
+            "flags": code.co_flags,
+            "code": code.co_code.hex(),
+            # literal reprs (ast.literal_eval), or "<code>" for a nested code object
+            "consts": ["<code>" if hasattr(c, "co_code") else repr(c) for c in code.co_consts],
+            "names": list(code.co_names),
+            "varnames": list(code.co_varnames),
+            "freevars": list(code.co_freevars),
+            "cellvars": list(code.co_cellvars),
+            "exceptiontable": code.co_exceptiontable.hex(),
+        })
+    return {"python": sys.version.split()[0], "errors": errors, "corpus": corpus}
+"""
+
+#: Lambdas compiled by each version for the tests (``tests/scanner/data/lambdas.json``): the
+#: first group is inert (the judge must pass each under the version that compiled it), the
+#: second reaches names, calls or nested code (the judge must refuse each). Closures are
+#: written as ``(lambda k: <lambda using k>)(3)``: the inner function is what is compiled.
+INERT_LAMBDAS = [
+    "lambda x: x * 2 + 1",
+    "lambda x, y: (x - y) ** 2",
+    "lambda x: x / 3.0 - 1",
+    "lambda x: -x % 7",
+    "lambda x: ~x ^ 5",
+    "lambda x: x > 0.5",
+    "lambda x: 0 < x < 1",
+    "lambda x: x is None",
+    "lambda x: 3 in x",
+    "lambda x, y: (x + y, x * y)",
+    "lambda x: [x, x * 2]",
+    "lambda x: x[0] * 2",
+    "lambda x, i: x[i : i + 2] if x else x",
+    "lambda x, a=2: x * a",
+    "lambda x: x if x > 0 else 0",
+    "lambda x: x if x > 0 else -x if x < 0 else 0",
+    "lambda x, y: x and y",
+    "lambda x: x or 1",
+    "lambda x: not x",
+    "lambda x: x is not None and x > 0",
+    "(lambda k: lambda x: x * k)(3)",
+    "(lambda lo, hi: lambda x: lo if x < lo else hi if x > hi else x)(0, 1)",
+]
+UNSAFE_LAMBDAS = [
+    "lambda x: abs(x)",
+    "lambda x: x.mean()",
+    "lambda x: __import__('os').system(x)",
+    "lambda x: [i for i in x]",
+    "lambda x: (yield x)",
+    "lambda x: (lambda: x)()",
+    "lambda x: x.__class__",
+]
+CORPUS_FILE = ROOT / "tests" / "scanner" / "data" / "lambdas.json"
 
 
-def build() -> dict[str, Any]:
+def _in_interpreter(table: dict[str, Any]) -> dict[str, Any]:
+    ns: dict[str, Any] = {}
+    exec(_IN_INTERPRETER, ns)
+    return ns["_check"](table, INERT_LAMBDAS + UNSAFE_LAMBDAS)  # type: ignore[no-any-return]
+
+
+_NODE_RUNNER = r"""
+const path = require("path");
+const dir = process.env.MODELSEC_PYODIDE_DIR;
+const { loadPyodide } = require(path.join(dir, "package", "pyodide.js"));
+(async () => {
+  const py = await loadPyodide({ indexURL: path.join(dir, "package") + "/" });
+  const out = py.runPython(require("fs").readFileSync(0, "utf8"));
+  process.stdout.write(out);
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+"""
+
+
+def _in_pyodide(tgz: pathlib.Path, table: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_in_interpreter` run by the CPython inside a pyodide tarball (Node.js)."""
+    root = tgz.with_suffix("")
+    if not (root / "package" / "pyodide.js").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(tgz) as tar:
+            tar.extractall(root, filter="data")
+    script = (
+        _IN_INTERPRETER
+        + f"\njson.dumps(_check(json.loads({json.dumps(json.dumps(table))}), "
+        + f"json.loads({json.dumps(json.dumps(INERT_LAMBDAS + UNSAFE_LAMBDAS))})))"
+    )
+    out = subprocess.run(
+        ["node", "-e", _NODE_RUNNER],
+        input=script,
+        env={**os.environ, "MODELSEC_PYODIDE_DIR": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"pyodide {tgz.name}: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def _verified(minor: str, tgz: pathlib.Path | None, table: dict[str, Any]) -> dict[str, Any]:
+    """Check ``table`` in the interpreters it describes (the pinned pyodide release, and this
+    one when it is that version); return the lambdas the pinned release compiled."""
+    runs = []
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == minor:
+        runs.append(_in_interpreter(table))
+    if tgz is not None:
+        runs.append(_in_pyodide(tgz, table))
+    if not runs:
+        raise SystemExit(f"{minor}: neither this interpreter nor a pyodide tarball")
+    for got in runs:
+        if got["errors"]:
+            raise SystemExit(f"{minor} ({got['python']}): " + "; ".join(got["errors"][:20]))
+    return {"python": runs[-1]["python"], "lambdas": runs[-1]["corpus"]}
+
+
+def build() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tables, each checked in its own interpreter, and the lambdas each compiled."""
     out: dict[str, Any] = {
         "_comment": "Generated by scripts/gen_bytecode.py from CPython's own Lib/ (pyodide npm).",
         "sources": {v: {"pyodide": p, "sha256": s} for v, (p, s) in SOURCES.items()},
+        "versions": {},
+    }
+    corpus: dict[str, Any] = {
+        "_comment": "Generated by scripts/gen_bytecode.py: lambdas compiled by each CPython.",
+        "inert": INERT_LAMBDAS,
+        "unsafe": UNSAFE_LAMBDAS,
         "versions": {},
     }
     for minor, (npm_version, sha) in SOURCES.items():
@@ -266,10 +458,9 @@ def build() -> dict[str, Any]:
         if not python.startswith(minor + "."):
             raise SystemExit(f"pyodide {npm_version} carries Python {python}, not {minor}")
         table = _table(files, python, wasm)
-        if f"{sys.version_info.major}.{sys.version_info.minor}" == minor:
-            _check_local(table)
         out["versions"][minor] = table
-    return out
+        corpus["versions"][minor] = _verified(minor, tgz, table)
+    return out, corpus
 
 
 def _dump(data: dict[str, Any]) -> str:
@@ -280,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the JSON is stale")
     parser.add_argument("--fetch", action="store_true", help="with --check: fetch the tarballs")
+    parser.add_argument(
+        "--local", action="store_true", help="with --check: only this interpreter's entry"
+    )
     args = parser.parse_args(argv)
     if args.check:
         committed = json.loads(OUT_FILE.read_text())
@@ -288,18 +482,27 @@ def main(argv: list[str] | None = None) -> int:
             for npm_version, _ in SOURCES.values():
                 _fetch(npm_version)
         have = all((CACHE / f"pyodide-{p}.tgz").exists() for p, _ in SOURCES.values())
-        if not have:
+        if args.local or not have or shutil.which("node") is None:
             if minor in committed["versions"]:
-                _check_local(committed["versions"][minor])
-                print(f"tarballs absent: checked the {minor} entry against this interpreter")
+                _verified(minor, None, committed["versions"][minor])
+                print(f"tarballs or node absent: checked {minor} against this interpreter")
             else:
-                print("tarballs absent and no local version to check against")
+                print("tarballs or node absent and no local version to check against")
             return 0
-        if _dump(build()) != OUT_FILE.read_text():
-            print(f"{OUT_FILE} is stale: run python scripts/gen_bytecode.py")
+        tables, corpus = build()
+        stale = [
+            str(path)
+            for path, data in ((OUT_FILE, tables), (CORPUS_FILE, corpus))
+            if _dump(data) != path.read_text()
+        ]
+        if stale:
+            print(f"{', '.join(stale)} stale: run python scripts/gen_bytecode.py")
             return 1
         return 0
-    OUT_FILE.write_text(_dump(build()))
+    tables, corpus = build()
+    OUT_FILE.write_text(_dump(tables))
+    CORPUS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    CORPUS_FILE.write_text(_dump(corpus))
     return 0
 
 

@@ -9,16 +9,22 @@ that could load them, each with its own opcode numbering (``data/bytecode.json``
 
 A code object is inert under one version when all hold:
 
-* no names (no globals, attributes, imports), no free or cell variables, no exception table,
+* no names (no globals, attributes, imports), no cell variables (its free variables are the
+  closure cloudpickle and dill fill with values the pickle walk judges), no exception table,
   plain flags (no generator/coroutine), inert constants (None, bools, numbers, strings,
   bytes, tuples of those), argument counts consistent with its locals;
-* read linearly, every instruction is an allowlisted pure one (loads and stores of locals,
-  constants, arithmetic, comparisons, subscripts, tuples/lists, stack shuffles, returns) or a
-  byte the version does not define; inline cache units present and zero;
-* executed from the start (straight line: no jump is allowlisted), operands are in bounds,
-  locals are read only once assigned, the stack never underflows nor exceeds
-  ``co_stacksize``, and a return (or an undefined opcode: the eval loop raises
-  ``SystemError`` there) comes before the end.
+* every instruction some path from the start reaches is an allowlisted pure one (loads and
+  stores of locals, constants and free variables, arithmetic, comparisons, truth tests,
+  subscripts and slices, tuples/lists, stack shuffles, returns, forward jumps) or a byte the
+  version does not define (the eval loop raises ``SystemError`` there); its inline cache
+  units are zero; every byte, reached or not, is laid out as quickening expects;
+* along every path (only forward jumps: each path ends), operands are in bounds, locals are
+  read only once assigned on every path, free variables only after ``COPY_FREE_VARS``
+  copied exactly the closure, the stack never underflows nor exceeds ``co_stacksize``,
+  paths join with equal depths, and a return comes before the end.
+
+What the pure instructions call on values (``__add__``, ``__getitem__``, ``__bool__``...) belongs
+to the values: the caller's arguments, or defaults and closure values the walk judges.
 
 A target without tables (CPython 3.8-3.10, PyPy, later versions) is never proven inert.
 
@@ -187,8 +193,11 @@ def _shape(c: CodeArgs) -> str | None:
         return f"flags 0x{c.flags:x} (generator, coroutine or unknown)"
     if c.names != ():
         return "it names globals or attributes (co_names not empty)"
-    if c.freevars != () or c.cellvars != ():
-        return "it has free or cell variables"
+    if c.cellvars != ():
+        return "it has cell variables (a nested function shares its locals)"
+    fv = c.freevars
+    if type(fv) is not tuple or not all(type(v) is str for v in fv):
+        return "its free variable names are not strings"
     if c.exceptiontable != b"":
         return "it has an exception table"
     vn = c.varnames
@@ -210,8 +219,36 @@ def _shape(c: CodeArgs) -> str | None:
     return None
 
 
+class _Path:
+    """What the judge knows on entry to an instruction, on every path reaching it."""
+
+    __slots__ = ("assigned", "depth", "frees")
+
+    def __init__(self, depth: int, assigned: frozenset[int], frees: bool) -> None:
+        self.depth = depth  # values on the stack
+        self.assigned = assigned  # locals certainly bound
+        self.frees = frees  # COPY_FREE_VARS ran: the free-variable slots hold the closure
+
+
+def _join(paths: dict[int, _Path], at: int, new: _Path) -> str | None:
+    """Merge ``new`` into the paths reaching offset ``at``; why not, when they disagree."""
+    old = paths.get(at)
+    if old is None:
+        paths[at] = new
+        return None
+    if old.depth != new.depth:  # the compiler never emits this: the stack would be garbage
+        return f"paths join at offset {at} with different stack depths"
+    paths[at] = _Path(old.depth, old.assigned & new.assigned, old.frees and new.frees)
+    return None
+
+
 def judge_version(c: CodeArgs, version: str) -> str | None:
     """None when ``c`` is inert (or raises before doing anything) under ``version``.
+
+    Every path from the first instruction is followed (only forward jumps are allowlisted,
+    so each path ends, and one pass in offset order sees every path into an instruction
+    before it); bytes no path reaches are never executed and only need to be laid out as
+    quickening expects.
 
     Example:
         >>> judge_version(CodeArgs(code=b"\\x53\\x00"), "3.11")
@@ -226,6 +263,7 @@ def judge_version(c: CodeArgs, version: str) -> str | None:
     code: bytes = c.code  # type: ignore[assignment]
     defined: dict[str, str] = table["defined"]
     stack_fx: dict[str, list[int]] = table["stack"]
+    jumps: dict[str, list[int | bool]] = table["jumps"]
     op_caches: dict[str, int] = table["op_caches"]
     where = f"CPython {version}"
     # Quickening (and instrumentation, when a monitor is on) walks the whole array, reachable
@@ -244,70 +282,115 @@ def judge_version(c: CodeArgs, version: str) -> str | None:
             return f"{where}: inline cache of {name} at offset {i} runs past the end"
         starts.append(i)
         i = end
-    nlocals: int = c.nlocals  # type: ignore[assignment]
-    consts: tuple[object, ...] = c.consts  # type: ignore[assignment]
+    is_start = set(starts)
     flags: int = c.flags  # type: ignore[assignment]
-    assigned = set(range(c.argcount + c.kwonlyargcount + bool(flags & 4) + bool(flags & 8)))  # type: ignore[operator]
-    depth = 0
+    nargs = c.argcount + c.kwonlyargcount + bool(flags & 4) + bool(flags & 8)  # type: ignore[operator]
+    frame = _Frame(c, table)
+    paths = {0: _Path(0, frozenset(range(nargs)), False)}
     for i in starts:
+        path = paths.pop(i, None)
+        if path is None:
+            continue  # no path reaches it: never executed
         op, arg = code[i], code[i + 1]
         name = defined.get(str(op))
         if name is None:
-            return None  # the eval loop raises SystemError (unknown opcode) here
-        if name not in stack_fx:
+            continue  # the eval loop raises SystemError (unknown opcode) here: path ends
+        if name not in jumps and name not in stack_fx:
             return f"{where}: {name} at offset {i} is not an allowlisted pure instruction"
-        if any(code[i + 2 : i + 2 + 2 * op_caches.get(str(op), 0)]):
+        caches = op_caches.get(str(op), 0)
+        if any(code[i + 2 : i + 2 + 2 * caches]):
             return f"{where}: inline cache of {name} at offset {i} is not zero"
+        after = i + 2 + 2 * caches
+        if name in jumps:
+            pops_jump, pops_fall, always = jumps[name]
+            if path.depth < max(pops_jump, pops_fall):
+                return f"{where}: stack underflow at offset {i} ({name})"
+            target = after + 2 * arg
+            if target not in is_start:
+                return f"{where}: {name} at offset {i} jumps outside the instructions"
+            taken = _Path(path.depth - int(pops_jump), path.assigned, path.frees)
+            why = _join(paths, target, taken)
+            if why is None and not always:
+                why = _join(
+                    paths, after, _Path(path.depth - int(pops_fall), path.assigned, path.frees)
+                )
+            if why is not None:
+                return f"{where}: {why}"
+            continue
         pops, per_arg, pushes = stack_fx[name]
         need = pops + per_arg * arg
-        why = _operand(name, arg, table, nlocals, len(consts), assigned, depth)
+        why = frame.operand(name, arg, path)
         if why is not None:
             return f"{where}: {why} at offset {i} ({name})"
-        if depth < need:
+        if path.depth < need:
             return f"{where}: stack underflow at offset {i} ({name})"
-        depth += pushes - need
-        if depth > c.stacksize:  # type: ignore[operator]
+        path.depth += pushes - need
+        if path.depth > c.stacksize:  # type: ignore[operator]
             return f"{where}: stack deeper than co_stacksize at offset {i} ({name})"
         if name in ("RETURN_VALUE", "RETURN_CONST"):
-            return None
-    return f"{where}: execution runs past the end of the bytecode"
-
-
-def _operand(
-    name: str,
-    arg: int,
-    table: dict[str, Any],
-    nlocals: int,
-    nconsts: int,
-    assigned: set[int],
-    depth: int,
-) -> str | None:
-    """Why ``arg`` is out of bounds for ``name`` (None when fine); tracks stores."""
-    if name in ("LOAD_CONST", "RETURN_CONST"):
-        return None if arg < nconsts else "constant index out of range"
-    if name in ("LOAD_FAST", "LOAD_FAST_BORROW"):
-        return None if arg in assigned else "local read before assignment"
-    if name == "LOAD_FAST_CHECK":
-        return None if arg < nlocals else "local index out of range"
-    if name in ("LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW"):
-        ok = arg >> 4 in assigned and arg & 15 in assigned
-        return None if ok else "local read before assignment"
-    if name == "STORE_FAST":
-        if arg >= nlocals:
-            return "local index out of range"
-        assigned.add(arg)
-        return None
-    if name == "BINARY_OP":
-        return None if arg < table["nb_ops"] else "BINARY_OP operator out of range"
-    if name == "COMPARE_OP":
-        return None if arg >> table["cmp_shift"] < _CMP_OPS else "comparison out of range"
-    if name == "COPY":
-        return None if 1 <= arg <= depth else "COPY past the stack"
-    if name == "SWAP":
-        return None if 2 <= arg <= depth else "SWAP past the stack"
-    if name == "RESUME":
-        return None if arg <= 3 else "RESUME argument out of range"
+            continue  # this path ends
+        why = _join(paths, after, path)
+        if why is not None:
+            return f"{where}: {why}"
+    if paths:
+        return f"{where}: execution runs past the end of the bytecode"
     return None
+
+
+class _Frame:
+    """Operand checks against the code object's fields (locals, constants, free variables)."""
+
+    __slots__ = ("cmp_shift", "nb_ops", "nconsts", "nfree", "nlocals")
+
+    def __init__(self, c: CodeArgs, table: dict[str, Any]) -> None:
+        self.nlocals: int = c.nlocals  # type: ignore[assignment]
+        self.nconsts = len(c.consts)  # type: ignore[arg-type]
+        self.nfree = len(c.freevars)  # type: ignore[arg-type]
+        self.nb_ops: int = table["nb_ops"]
+        self.cmp_shift: int = table["cmp_shift"]
+
+    def operand(self, name: str, arg: int, path: _Path) -> str | None:
+        """Why ``arg`` is out of bounds for ``name`` (None when fine); tracks stores."""
+        if name in ("LOAD_CONST", "RETURN_CONST"):
+            return None if arg < self.nconsts else "constant index out of range"
+        if name in ("LOAD_FAST", "LOAD_FAST_BORROW"):
+            return None if arg in path.assigned else "local read before assignment"
+        if name == "LOAD_FAST_CHECK":
+            return None if arg < self.nlocals else "local index out of range"
+        if name in ("LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW"):
+            ok = arg >> 4 in path.assigned and arg & 15 in path.assigned
+            return None if ok else "local read before assignment"
+        if name == "STORE_FAST":
+            if arg >= self.nlocals:
+                return "local index out of range"
+            path.assigned = path.assigned | {arg}
+            return None
+        if name == "COPY_FREE_VARS":
+            # Copies the function's closure (as long as co_freevars: FunctionType checks)
+            # into the slots after the locals; any other count would copy past them.
+            if arg != self.nfree or arg == 0:
+                return "COPY_FREE_VARS count is not the number of free variables"
+            path.frees = True
+            return None
+        if name == "LOAD_DEREF":
+            # The slot is read as a cell without a check: it must be a free variable's, and
+            # hold the closure's cell already.
+            if not (self.nlocals <= arg < self.nlocals + self.nfree):
+                return "LOAD_DEREF of a slot that is not a free variable"
+            return None if path.frees else "free variable read before COPY_FREE_VARS"
+        if name == "BINARY_OP":
+            return None if arg < self.nb_ops else "BINARY_OP operator out of range"
+        if name == "COMPARE_OP":
+            return None if arg >> self.cmp_shift < _CMP_OPS else "comparison out of range"
+        if name == "COPY":
+            return None if 1 <= arg <= path.depth else "COPY past the stack"
+        if name == "SWAP":
+            return None if 2 <= arg <= path.depth else "SWAP past the stack"
+        if name == "RESUME":
+            return None if arg <= 3 else "RESUME argument out of range"
+        if name == "BUILD_SLICE":
+            return None if arg in (2, 3) else "BUILD_SLICE count out of range"
+        return None
 
 
 def judge_code(c: CodeArgs | str, targets: tuple[str, ...] | None = ANY_PYTHON) -> str | None:

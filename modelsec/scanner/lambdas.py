@@ -14,6 +14,11 @@ harmless on that account (fail closed, every condition required):
   ``'CodeType'``, and every call whose callable is not a global is such a code
   construction, so no function the file builds is ever called while it loads.
 
+Two dill idioms around proven functions pass too, each only used as dill uses it: its
+reference to the loading program's ``__main__.__dict__`` as the functions' globals
+(:func:`main_only_as_globals`; code proven inert names no global), and its closure-cell
+setter ``getattr(dill._dill, '_setattr', setattr)`` on cells it made (:func:`cell_setter_only`).
+
 Everything else in the file (what a cell or a default holds, other imports) is judged as
 before: a lambda closing over ``os.system`` still reports ``os.system``.
 
@@ -27,9 +32,20 @@ from __future__ import annotations
 
 from modelsec.scanner.bytecode import code_args, judge_code
 from modelsec.scanner.interpreters import ANY_PYTHON, describe_targets
+from modelsec.scanner.pickle_stream import DILL_CELL_FILL, DILL_SETATTR
 from modelsec.scanner.pickle_types import GlobalRef, PickleResult
 
-__all__ = ["DILL_MAIN", "is_function_builder", "lambdas_proven", "main_only_as_globals"]
+__all__ = [
+    "DILL_CELL_SETTER",
+    "DILL_MAIN",
+    "cell_setter_only",
+    "is_function_builder",
+    "lambdas_proven",
+    "main_only_as_globals",
+]
+
+#: The imports of dill's closure-cell setter ``getattr(dill._dill, '_setattr', setattr)``.
+DILL_CELL_SETTER = frozenset({("builtins", "getattr"), ("dill", "_dill"), ("builtins", "setattr")})
 
 #: How dill refers to the loading program's ``__main__.__dict__`` (the globals of a function
 #: defined in a script or notebook): a GLOBAL its own unpickler resolves.
@@ -84,6 +100,8 @@ def lambdas_proven(res: PickleResult, targets: tuple[str, ...] | None = ANY_PYTH
     for site in res.opaque_sites:
         if site is None:
             return "the file calls a value it computed"
+        if site == DILL_CELL_FILL:
+            continue  # dill's setter on a closure cell it made (pickle_stream checks the call)
         module, name, args, opname = site
         if not (module in _CLOUDPICKLE and name == "_builtin_type"):
             return f"the file calls the result of {module}.{name}"
@@ -98,7 +116,7 @@ def lambdas_proven(res: PickleResult, targets: tuple[str, ...] | None = ANY_PYTH
             return "cloudpickle fetches a builtin type other than CodeType"
     if not res.code_calls:
         return "no code object was built"
-    built = sum(1 for site in res.opaque_sites if site is not None) + sum(
+    built = sum(1 for site in res.opaque_sites if site not in (None, DILL_CELL_FILL)) + sum(
         1 for call in res.calls if call.name == "_create_code" and call.opcode == "REDUCE"
     )
     if built != len(res.code_calls):
@@ -160,3 +178,32 @@ def _refs_inside(value: object, depth: int = 0) -> list[GlobalRef]:
     if isinstance(value, dict):
         return [r for kv in value.items() for v in kv for r in _refs_inside(v, depth + 1)]
     return []
+
+
+def cell_setter_only(res: PickleResult) -> bool:
+    """dill's closure-cell setter is all that ``getattr``, ``dill._dill`` and ``setattr`` serve.
+
+    True when every call of ``getattr`` is ``getattr(dill._dill, '_setattr', setattr)``, the
+    module and ``setattr`` appear in no other call and are never called or written into, and
+    (checked by :func:`lambdas_proven`) every call of the setter it returns is on a fresh
+    ``_create_cell`` cell's ``cell_contents``: it fills the closures of functions proven inert.
+
+    Example:
+        >>> cell_setter_only(PickleResult())
+        False
+    """
+    setter_args = DILL_SETATTR[2]
+    if any((m, n) in DILL_CELL_SETTER for m, n, _op, _at in getattr(res, "mutations", ())):
+        return False
+    used = False
+    for call in res.calls:
+        if (call.module, call.name) == ("builtins", "getattr"):
+            if call.args != setter_args or call.opcode != "REDUCE":
+                return False
+            used = True
+            continue
+        if (call.module, call.name) in DILL_CELL_SETTER:
+            return False  # the module or setattr itself called
+        if any((r.module, r.name) in DILL_CELL_SETTER for r in _refs_inside(call.args)):
+            return False
+    return used

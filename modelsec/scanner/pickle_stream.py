@@ -41,6 +41,24 @@ _CALLS_MAX = 10_000
 #: Names that build code objects (cloudpickle's ``_builtin_type('CodeType')``, dill).
 _CODE_BUILDERS = frozenset(["_builtin_type", "_create_code"])
 _SITES_MAX = 1_000  # opaque call sites and code constructions kept (more: not provable)
+#: ``getattr(dill._dill, '_setattr', setattr)``: how dill reaches its setter for closure cells.
+DILL_SETATTR = (
+    "builtins",
+    "getattr",
+    (GlobalRef("dill", "_dill"), "_setattr", GlobalRef("builtins", "setattr")),
+)
+#: The opaque-site record of that setter called on a cell dill made, for ``cell_contents``.
+DILL_CELL_FILL = ("dill._dill", "_setattr", ("cell_contents",), "REDUCE")
+
+
+def _fills_dill_cell(args: object) -> bool:
+    """``args`` are ``(cell, 'cell_contents', value)`` for a cell from ``_create_cell``."""
+    if args.__class__ is not tuple or len(args) != 3 or args[1] != "cell_contents":
+        return False
+    cell = args[0]
+    return cell.__class__ is Obj and cell.cls == GlobalRef("dill._dill", "_create_cell")
+
+
 _UNRESOLVED_MAX = 10_000
 
 
@@ -326,6 +344,11 @@ class WalkerState:
                 res.opaque_sites.append(None)
             return
         made_by = (cls.module, cls.name, shallow(func.args))
+        if made_by == DILL_SETATTR and opname == "REDUCE" and _fills_dill_cell(args):
+            # dill fills a closure cell it made with _create_cell as
+            # getattr(dill._dill, '_setattr', setattr)(cell, 'cell_contents', value).
+            res.opaque_sites.append(DILL_CELL_FILL)
+            return
         res.opaque_sites.append((*made_by, opname))
         if made_by[1] == "_builtin_type" and made_by[2] == ("CodeType",) and opname == "REDUCE":
             self._code_call(cls.module, "_builtin_type", args)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from modelsec.scanner.callables import UNSAFE, classify_callable
 from modelsec.scanner.gadgets import gadget_kind, judge_gadget_import, reconstructed_only
 from modelsec.scanner.lambdas import (
+    DILL_CELL_SETTER,
     DILL_MAIN,
+    cell_setter_only,
     is_function_builder,
     lambdas_proven,
     main_only_as_globals,
@@ -66,6 +68,12 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
             continue
         if not_proven is None and (imp.module, imp.name) == DILL_MAIN and main_only_as_globals(res):
             continue  # the loader's own __main__ namespace, as proven-inert functions' globals
+        if (
+            not_proven is None
+            and (imp.module, imp.name) in DILL_CELL_SETTER
+            and cell_setter_only(res)
+        ):
+            continue  # dill's setter filling the closure cells of proven-inert functions
         if calls is not None and gadget_kind(imp.module, imp.name) is not None:
             verdict = judge_gadget_import(imp.module, imp.name, calls)
         else:
