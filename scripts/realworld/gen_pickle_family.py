@@ -72,6 +72,44 @@ def dill_cloudpickle() -> None:
     rec.add("cloudpickle/plain.pkl", version("cloudpickle"), "cloudpickle")
     rec.path("cloudpickle/array.pkl").write_bytes(cloudpickle.dumps({"w": np.ones(3)}))
     rec.add("cloudpickle/array.pkl", [version("cloudpickle"), version("numpy")], "cloudpickle")
+    # Lambdas pickled by value, as a script writes them (this file runs as __main__): judged
+    # for the interpreter that scans them, the one that wrote them here.
+    for name, data in (
+        ("cloudpickle/lambdas.pkl", cloudpickle.dumps(lambdas())),
+        ("dill/lambdas.pkl", dill.dumps(lambdas())),
+        ("dill/lambdas_recurse.pkl", dill.dumps(lambdas(), recurse=True)),
+    ):
+        rec.path(name).write_bytes(data)
+        rec.add(name, version(name.split("/")[0]), f"{name.split('/')[0]} lambdas by value")
+    from sklearn.preprocessing import FunctionTransformer
+
+    scaler = FunctionTransformer(func=lambda x: x * 2.0 - 1.0, inverse_func=lambda y: (y + 1) / 2)
+    rec.path("cloudpickle/function_transformer.pkl").write_bytes(cloudpickle.dumps(scaler))
+    rec.add(
+        "cloudpickle/function_transformer.pkl",
+        [version("cloudpickle"), version("scikit-learn")],
+        "cloudpickle sklearn FunctionTransformer with lambdas",
+    )
+
+
+def lambdas() -> dict[str, object]:
+    """Everyday arithmetic callables: plain, conditional, boolean, defaults and closures."""
+
+    def clip(lo: float, hi: float) -> object:
+        return lambda x: lo if x < lo else hi if x > hi else x
+
+    def scale(k: float) -> object:
+        return lambda x: x * k
+
+    return {
+        "affine": lambda x: x * 2 + 1,
+        "squared_error": lambda x, y: (x - y) ** 2,
+        "relu": lambda x: x if x > 0 else 0,
+        "in_unit": lambda x: 0 <= x <= 1,
+        "first_or_default": lambda x, default=0.0: x[0] if x else default,
+        "clip": clip(0.0, 1.0),
+        "scale": scale(0.5),
+    }
 
 
 def torch_files() -> None:
