@@ -1,10 +1,9 @@
 """The neutral result shape of ``modelsec scan``: one :class:`Report` of :class:`ModelResult`.
 
-Both the online mode and ``--offline`` build these; the renderers of
-:mod:`modelsec.cli.formats` (and :mod:`modelsec.cli.sarif`) only read them. The exit codes and
-the JSON shape of ``to_dict`` are documented in :mod:`modelsec.cli.formats`. Kept apart from the
-renderers so that the code that builds results (the scan commands, the gate, the BOM) does not
-import every output format.
+Both the online mode and ``--offline`` build these (the gate and the BOM read them too);
+the exit codes and the JSON shape of ``to_dict`` are documented in :mod:`modelsec.cli.formats`.
+Kept apart from the renderers (:mod:`modelsec.cli.formats`, :mod:`modelsec.cli.sarif`), which
+only read this shape.
 
 Example:
     >>> r = Report(mode="online", results=[ModelResult(target="m", outcome="ERROR")])
