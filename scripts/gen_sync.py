@@ -570,12 +570,14 @@ def render_property(
 
 def public_members(cls: type) -> list[tuple[str, Any]]:
     members: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
+    for klass in cls.__mro__:
         if klass is object:
             continue
         for name, obj in vars(klass).items():
-            members[name] = obj
-    # Definition order: base classes first, then the class itself (dicts keep first insertion).
+            members.setdefault(name, obj)  # the nearest definition wins, as for attribute lookup
+    # Definition order: the class's own members first, then what it inherits along the MRO, so
+    # a resource split into mixins (``class AsyncScans(_ScanResults, _ScanLabels)``) keeps its
+    # reading order: its own methods, then each mixin's in turn.
     return [
         (name, obj)
         for name, obj in members.items()

@@ -1,145 +1,51 @@
 """The HTTP layer: one aiohttp session, and one call = attempts + error mapping + logging.
 
 Nothing here knows about resources; ``resources/`` builds paths, queries and bodies and asks
-:class:`Transport` to send them.
+:class:`Transport` to send them. The pure parts of a request (query pairs, encoded paths,
+:class:`RequestOptions`, the User-Agent) live in :mod:`modelsec.core.request`, where to send it
+in :mod:`modelsec.core.endpoints`, the errors it raises in :mod:`modelsec.core.failures`; the
+public names stay importable from here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
-import enum
 import json
 import logging
-import platform
 import random
-import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
 
-from modelsec._version import __version__
 from modelsec.config import ClientConfig, Timeouts
 from modelsec.core.auth import TokenCache, basic_auth, sanitized
 from modelsec.core.endpoints import ensure_secure_endpoint, env_proxies, is_loopback_url, origin
 from modelsec.core.failures import connection_error, status_error
 from modelsec.core.redact import Secrets, redact_headers, redact_json, redact_url, safe_url
+from modelsec.core.request import QueryValue, RequestOptions, build_query, encode_path, user_agent
 from modelsec.core.retry import RetryPolicy, parse_retry_after
 from modelsec.errors import (
     APITimeoutError,
     ClientClosedError,
 )
-from modelsec.types._base import format_datetime
 
 __all__ = ["Plane", "RequestOptions", "Transport", "build_query", "encode_path", "is_loopback_url"]
 
 log = logging.getLogger("modelsec")
 
 Plane = Literal["data", "mgmt"]
-QueryValue = Any
 
 # Replays after a 401 per call: once per refused token, four at most (under load another
 # task's refresh can hand us a token that is revoked in turn).
 _MAX_401_REPLAYS = 4
-_PATH_SAFE = re.compile(r"[A-Za-z0-9_-]+")  # needs no percent-encoding (UUIDs, label keys)
 _REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "x-trace-id")
 
-
-def _query_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    if isinstance(value, _dt.datetime):
-        return format_datetime(value)
-    return str(value)
-
-
-def build_query(params: Mapping[str, QueryValue] | None) -> list[tuple[str, str]]:
-    """Turn keyword filters into query pairs: ``None`` omitted, sequences as repeated keys.
-
-    Example:
-        >>> build_query({"source_types": ["S3", "GCS"], "skip": 0, "search_query": None})
-        [('source_types', 'S3'), ('source_types', 'GCS'), ('skip', '0')]
-    """
-    pairs: list[tuple[str, str]] = []
-    if not params:
-        return pairs
-    for key, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple, set, frozenset)):
-            pairs.extend((key, _query_scalar(v)) for v in value if v is not None)
-        else:
-            pairs.append((key, _query_scalar(value)))
-    return pairs
-
-
-def encode_path(template: str, **values: str) -> str:
-    """Fill a path template, percent-encoding each value (no ``/`` smuggling).
-
-    Example:
-        >>> encode_path("/v1/scans/label-keys/{key}/values", key="a/b")
-        '/v1/scans/label-keys/a%2Fb/values'
-    """
-    for key, value in values.items():
-        if not _PATH_SAFE.fullmatch(value):
-            values[key] = quote(str(value), safe="")
-    return template.format_map(values)
-
-
-@attrs.frozen(kw_only=True)
-class RequestOptions:
-    """Per-client (``with_options``) or per-call overrides.
-
-    Example:
-        >>> RequestOptions(max_retries=0).max_retries
-        0
-    """
-
-    timeout: float | Timeouts | None = None
-    max_retries: int | None = None
-    extra_headers: Mapping[str, str] = attrs.field(
-        factory=dict, repr=lambda headers: repr(redact_headers(headers))
-    )
-
-    def merge(self, other: RequestOptions) -> RequestOptions:
-        """``other`` wins where it sets something; headers are combined."""
-        return RequestOptions(
-            timeout=other.timeout if other.timeout is not None else self.timeout,
-            max_retries=other.max_retries if other.max_retries is not None else self.max_retries,
-            extra_headers={**self.extra_headers, **other.extra_headers},
-        )
-
-    def for_call(
-        self, timeout: float | Timeouts | None, extra_headers: Mapping[str, str] | None
-    ) -> RequestOptions:
-        """These options with one call's ``timeout=`` and ``extra_headers=`` applied.
-
-        Example:
-            >>> RequestOptions(timeout=5).for_call(None, {"x-team": "ml"}).extra_headers
-            {'x-team': 'ml'}
-        """
-        if timeout is None and not extra_headers:
-            return self
-        return self.merge(RequestOptions(timeout=timeout, extra_headers=dict(extra_headers or {})))
-
-
 _DEFAULT_OPTIONS = RequestOptions()
-
-
-def user_agent(suffix: str | None = None) -> str:
-    """``modelsec-python/<ver> python/<ver> aiohttp/<ver>`` plus an optional suffix."""
-    base = (
-        f"modelsec-python/{__version__} python/{platform.python_version()} "
-        f"aiohttp/{aiohttp.__version__}"
-    )
-    return f"{base} {suffix}" if suffix else base
 
 
 class Transport:

@@ -4,16 +4,9 @@ Everything here works on plain wire-format dicts (``scan_details`` as in the spe
 ``ScanDetails`` schema), so the offline CLI can call it with ``ScanDetails.to_dict()`` and the
 emulator with the JSON body it received.
 
-How threats map to rules (by family of the threat code ``PAIT-<FMT>-<NNN>``):
-
-* 1xx load-time codes (and ``PAIT-ARV-100``) -> *Load Time Code Execution Check*; the
-  ``-101`` "suspicious" codes of pickle-like formats (PKL, PYTCH, JOBLIB, EXDIR, CFG) ->
-  *Suspicious Model Components Check*;
-* 2xx -> *Model Architecture Backdoor Check*;
-* 3xx -> *Runtime Code Execution Check*, except the unknown-operator codes (``PAIT-TF-301``,
-  ``PAIT-LITERT-301``) -> *Known Framework Operators Check*;
-* issues without a threat code -> *Suspicious Model Components Check*;
-* ``UNAPPROVED_FORMATS`` and the files' ``formats`` -> *Stored In Approved File Format*.
+How threat codes map to rules is in :mod:`modelsec.policy.threats`; what a scan is judged
+against in :mod:`modelsec.policy.inputs`, what judging gives in :mod:`modelsec.policy.results`.
+Every name is importable from here.
 
 Example:
     >>> from modelsec.policy import default_rule_instances, evaluate_scan
@@ -31,18 +24,23 @@ Example:
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from modelsec.policy.catalog import (
-    KNOWN_VERIFIED_ORGS,
-    SecurityRule,
-    rule_by_name,
-    rule_by_uuid,
-    rules_for_source,
+from modelsec.policy.catalog import KNOWN_VERIFIED_ORGS
+from modelsec.policy.inputs import (
+    CustomRuleInstance,
+    RuleInstance,
+    SourceMetadata,
+    default_rule_instances,
 )
+from modelsec.policy.results import EvaluationResult, RuleEvaluation, Violation, _blocks
+from modelsec.policy.threats import BACKDOOR as BACKDOOR
+from modelsec.policy.threats import FORMATS, THREAT_DESCRIPTIONS, rule_for_threat
+from modelsec.policy.threats import LOAD_TIME as LOAD_TIME
+from modelsec.policy.threats import OPERATORS as OPERATORS
+from modelsec.policy.threats import RUNTIME as RUNTIME
+from modelsec.policy.threats import SUSPICIOUS as SUSPICIOUS
 
 __all__ = [
     "THREAT_DESCRIPTIONS",
@@ -58,316 +56,12 @@ __all__ = [
     "rule_for_threat",
 ]
 
-LOAD_TIME = "Load Time Code Execution Check"
-RUNTIME = "Runtime Code Execution Check"
-BACKDOOR = "Model Architecture Backdoor Check"
-OPERATORS = "Known Framework Operators Check"
-SUSPICIOUS = "Suspicious Model Components Check"
-FORMATS = "Stored In Approved File Format"
 LOCATION = "Stored In Approved Location"
 LICENSE_EXISTS = "License Exists"
 LICENSE_VALID = "License Is Valid For Use"
 MODEL_BLOCKED = "Model Is Blocked"
 ORG_VERIFIED = "Organization Verified By Hugging Face"
 ORG_BLOCKED = "Organization Is Blocked"
-
-#: Short descriptions of the threat codes (``threat_description`` on violations).
-THREAT_DESCRIPTIONS: Mapping[str, str] = {
-    "PAIT-PKL-100": "Pickle file with unsafe code that runs when it is loaded",
-    "PAIT-PKL-101": "Pickle file with suspicious code reachable when it is loaded",
-    "PAIT-PYTCH-100": "PyTorch model with unsafe code that runs when it is loaded",
-    "PAIT-PYTCH-101": "PyTorch model with suspicious code reachable when it is loaded",
-    "PAIT-JOBLIB-100": "Joblib file with unsafe code that runs when it is loaded",
-    "PAIT-JOBLIB-101": "Joblib file with suspicious code reachable when it is loaded",
-    "PAIT-KERAS-100": "Keras model that executes code when it is loaded",
-    "PAIT-KERAS-101": "Keras model with unsafe layers that execute code at load",
-    "PAIT-KERAS-102": "Legacy Keras model carrying pickled code",
-    "PAIT-GGUF-100": "GGUF file with a load-time issue",
-    "PAIT-GGUF-101": "GGUF chat template (Jinja) that can execute code",
-    "PAIT-EXDIR-100": "EXDIR model with unsafe code",
-    "PAIT-EXDIR-101": "EXDIR model with suspicious code",
-    "PAIT-ARV-100": "Archive member that would be written outside the extraction directory",
-    "PAIT-PY-100": "Python code shipped with the model that runs unsafe operations when it loads",
-    "PAIT-PY-300": "Python code a loader executes that runs unsafe operations when called",
-    "PAIT-CFG-100": "Configuration that makes the loader construct or call unsafe code",
-    "PAIT-CFG-101": "Configuration naming types not known to be safe to instantiate",
-    "PAIT-ONNX-200": "ONNX model with an architectural backdoor",
-    "PAIT-TF-200": "TensorFlow SavedModel with an architectural backdoor",
-    "PAIT-KERAS-300": "Keras Lambda layer that runs code at inference",
-    "PAIT-KERAS-301": "Keras custom layer bypassing safe_mode (CVE-2025-1550)",
-    "PAIT-TF-300": "TensorFlow SavedModel that executes code at inference",
-    "PAIT-TF-301": "TensorFlow SavedModel using unknown operators",
-    "PAIT-TF-302": "TensorFlow SavedModel with file system operations",
-    "PAIT-LITERT-300": "LiteRT model that executes code at inference",
-    "PAIT-LITERT-301": "LiteRT model using unknown operators",
-    "PAIT-LITERT-302": "LiteRT model with file system operations",
-    "PAIT-TCHST-300": "TorchScript model that executes code at inference",
-    "PAIT-TCHST-301": "TorchScript model with suspicious operations",
-    "PAIT-TMT-300": "TMT model that executes code at inference",
-    "PAIT-TMT-301": "TMT model with suspicious operations",
-    "PAIT-LMAFL-300": "llamafile executable that runs code",
-    "UNAPPROVED_FORMATS": "Model file stored in a format that is not approved",
-}
-
-_THREAT_RE = re.compile(r"^PAIT-([A-Z0-9]+)-(\d)(\d\d)$")
-_SUSPICIOUS_FORMATS = frozenset({"PKL", "PYTCH", "JOBLIB", "EXDIR", "CFG"})
-_UNKNOWN_OPERATOR_CODES = frozenset({"PAIT-TF-301", "PAIT-LITERT-301"})
-
-
-def rule_for_threat(threat: str | None) -> str:
-    """The name of the built-in rule that judges issues with this threat code.
-
-    Example:
-        >>> rule_for_threat("PAIT-PKL-100"), rule_for_threat("PAIT-ONNX-200")
-        ('Load Time Code Execution Check', 'Model Architecture Backdoor Check')
-        >>> rule_for_threat("PAIT-TF-301"), rule_for_threat(None)
-        ('Known Framework Operators Check', 'Suspicious Model Components Check')
-    """
-    if not threat:
-        return SUSPICIOUS
-    if threat == "UNAPPROVED_FORMATS":
-        return FORMATS
-    if threat in _UNKNOWN_OPERATOR_CODES:
-        return OPERATORS
-    m = _THREAT_RE.match(threat)
-    if not m:
-        return SUSPICIOUS
-    fmt, family, rest = m.group(1), m.group(2), m.group(3)
-    if family == "1":
-        if rest == "01" and fmt in _SUSPICIOUS_FORMATS:
-            return SUSPICIOUS
-        return LOAD_TIME
-    if family == "2":
-        return BACKDOOR
-    if family == "3":
-        return RUNTIME
-    return SUSPICIOUS
-
-
-@dataclass
-class RuleInstance:
-    """One rule of a group as evaluated: the rule, its state and its field values.
-
-    Example:
-        >>> from modelsec.policy.catalog import rule_by_name
-        >>> ri = RuleInstance(rule_by_name("License Exists"), "ALLOWING")
-        >>> ri.state
-        'ALLOWING'
-    """
-
-    rule: SecurityRule
-    state: str
-    field_values: dict[str, list[str]] = field(default_factory=dict)
-    uuid: str | None = None
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> RuleInstance:
-        """From a ``ModelSecurityRuleInstanceResponseSchema`` dict (``security_rule_uuid`` or
-        ``rule.uuid``/``rule.name`` identify the rule)."""
-        rule: SecurityRule | None = None
-        if data.get("security_rule_uuid"):
-            rule = rule_by_uuid(str(data["security_rule_uuid"]))
-        r = data.get("rule")
-        if rule is None and isinstance(r, Mapping):
-            rule = rule_by_uuid(str(r.get("uuid", ""))) or rule_by_name(str(r.get("name", "")))
-        if rule is None:
-            raise KeyError(f"unknown security rule in {data!r}")
-        fv = data.get("field_values") or {}
-        return cls(
-            rule=rule,
-            state=str(data.get("state") or rule.default_state),
-            field_values={str(k): [str(x) for x in v] for k, v in fv.items()},
-            uuid=str(data["uuid"]) if data.get("uuid") else None,
-        )
-
-    def value(self, key: str) -> list[str]:
-        """The field value ``key``, falling back to the rule's default."""
-        if key in self.field_values and self.field_values[key] is not None:
-            return list(self.field_values[key])
-        return list(self.rule.default_values.get(key, ()))
-
-
-@dataclass
-class CustomRuleInstance:
-    """A custom rule (wire dict as in ``CustomRuleResponse``) assigned with a state.
-
-    Example:
-        >>> cr = CustomRuleInstance({"uuid": "c1", "name": "Reviewed",
-        ...     "condition": {"type": "label", "key": "reviewed", "operator": "not_exists"},
-        ...     "violation_message": "Review required"}, "BLOCKING")
-        >>> cr.state
-        'BLOCKING'
-    """
-
-    rule: Mapping[str, Any]
-    state: str
-    uuid: str | None = None
-
-
-@dataclass
-class SourceMetadata:
-    """What the source says about the model (Hugging Face model card etc.).
-
-    ``organization_verified`` ``None`` means unknown: the evaluator then uses
-    :data:`~modelsec.policy.catalog.KNOWN_VERIFIED_ORGS`.
-
-    Example:
-        >>> SourceMetadata.from_model_id("openai-community/gpt2").organization
-        'openai-community'
-    """
-
-    license: str | None = None
-    organization: str | None = None
-    model_id: str | None = None
-    organization_verified: bool | None = None
-
-    @classmethod
-    def from_model_id(cls, model_id: str, license: str | None = None) -> SourceMetadata:
-        """Metadata from an ``org/model`` id."""
-        org = model_id.split("/", 1)[0] if "/" in model_id else None
-        return cls(license=license, organization=org, model_id=model_id)
-
-    @classmethod
-    def coerce(cls, value: SourceMetadata | Mapping[str, Any] | None) -> SourceMetadata:
-        """Accept an instance, a plain mapping or ``None``."""
-        if value is None:
-            return cls()
-        if isinstance(value, SourceMetadata):
-            return value
-        return cls(
-            license=value.get("license"),
-            organization=value.get("organization"),
-            model_id=value.get("model_id"),
-            organization_verified=value.get("organization_verified"),
-        )
-
-
-@dataclass
-class Violation:
-    """One finding of one rule (the wire ``ViolationResponseSchema`` minus ids and times)."""
-
-    description: str
-    rule_uuid: str
-    rule_name: str
-    rule_description: str
-    rule_instance_uuid: str | None
-    rule_instance_state: str
-    remediation_steps: list[str]
-    remediation_url: str
-    file: str | None = None
-    hash: str | None = None
-    module: str | None = None
-    operator: str | None = None
-    threat: str | None = None
-    threat_description: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Wire-format fields (no uuid/tsg/timestamps)."""
-        return {
-            "description": self.description,
-            "rule_instance_uuid": self.rule_instance_uuid,
-            "rule_name": self.rule_name,
-            "rule_description": self.rule_description,
-            "rule_instance_state": self.rule_instance_state,
-            "remediation": {"steps": list(self.remediation_steps), "url": self.remediation_url},
-            "file": self.file,
-            "hash": self.hash,
-            "module": self.module,
-            "operator": self.operator,
-            "threat": self.threat,
-            "threat_description": self.threat_description,
-        }
-
-
-@dataclass
-class RuleEvaluation:
-    """The result of one rule instance: PASSED, FAILED or ERROR, with its violations."""
-
-    rule_uuid: str
-    rule_name: str
-    rule_description: str
-    rule_instance_uuid: str | None
-    rule_instance_state: str
-    result: str
-    violations: list[Violation] = field(default_factory=list)
-    custom: bool = False
-    message: str | None = None
-
-    @property
-    def violation_count(self) -> int:
-        """Number of violations."""
-        return len(self.violations)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Wire-format fields of ``RuleEvaluationResponseSchema`` (no ids/times)."""
-        return {
-            "result": self.result,
-            "violation_count": self.violation_count,
-            "rule_instance_uuid": self.rule_instance_uuid,
-            "rule_name": self.rule_name,
-            "rule_description": self.rule_description,
-            "rule_instance_state": self.rule_instance_state,
-        }
-
-
-@dataclass
-class EvaluationResult:
-    """Outcome of a scan with per-rule evaluations and all violations.
-
-    ``summary`` is the wire ``EvalSummarySchema`` (rules_passed, rules_failed, total_rules).
-    """
-
-    outcome: str
-    evaluations: list[RuleEvaluation]
-    error_code: str | None = None
-    error_message: str | None = None
-
-    @property
-    def violations(self) -> list[Violation]:
-        """All violations, rule by rule."""
-        return [v for e in self.evaluations for v in e.violations]
-
-    @property
-    def summary(self) -> dict[str, int]:
-        """``{"rules_passed", "rules_failed", "total_rules"}``."""
-        return {
-            "rules_passed": sum(1 for e in self.evaluations if e.result == "PASSED"),
-            "rules_failed": sum(1 for e in self.evaluations if e.result == "FAILED"),
-            "total_rules": len(self.evaluations),
-        }
-
-    @property
-    def blocking_failures(self) -> list[RuleEvaluation]:
-        """Failed evaluations of BLOCKING rule instances."""
-        return [e for e in self.evaluations if e.result == "FAILED" and _blocks(e)]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (used by the CLI's offline mode)."""
-        return {
-            "eval_outcome": self.outcome,
-            "eval_summary": self.summary,
-            "error_code": self.error_code,
-            "error_message": self.error_message,
-            "evaluations": [e.to_dict() for e in self.evaluations],
-            "violations": [v.to_dict() for v in self.violations],
-        }
-
-
-def _blocks(e: RuleEvaluation) -> bool:
-    return e.rule_instance_state == "BLOCKING"
-
-
-def default_rule_instances(source_type: str) -> list[RuleInstance]:
-    """One instance per applicable built-in rule, in its default state and values.
-
-    Example:
-        >>> [ri.rule.name for ri in default_rule_instances("LOCAL")][:2]
-        ['Load Time Code Execution Check', 'Runtime Code Execution Check']
-    """
-    return [
-        RuleInstance(rule=r, state=r.default_state, field_values=r.default_field_values())
-        for r in rules_for_source(source_type)
-    ]
 
 
 def _file_key(f: Mapping[str, Any]) -> str:

@@ -1,4 +1,9 @@
-"""``client.scans``: scans, their evaluations, violations, files and labels (data plane)."""
+"""``client.scans``: scans, their evaluations, violations, files and labels (data plane).
+
+:class:`AsyncScans` holds a scan's life here (create, wait, list, get) and inherits the reading
+of its results (:mod:`modelsec.resources.scan_results`) and its labels
+(:mod:`modelsec.resources.scan_labels`): one sub-client, one concept a module.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,9 @@ from modelsec.core.pagination import AsyncPaginator
 from modelsec.core.polling import poll_until
 from modelsec.core.transport import encode_path
 from modelsec.errors import PayloadError, ScanTimeoutError
-from modelsec.resources._base import AsyncResource
 from modelsec.resources._validate import (
     LabelsArg,
     check_choice,
-    check_label_keys,
-    check_label_part,
     check_labels,
     check_limit,
     check_skip,
@@ -26,27 +28,17 @@ from modelsec.resources._validate import (
     check_text,
     check_uuid,
 )
+from modelsec.resources.scan_labels import _ScanLabels
+from modelsec.resources.scan_results import _DIRECTIONS, _ScanResults
 from modelsec.types import (
     EvalOutcome,
-    LabelKeyList,
-    LabelsResponse,
-    LabelValueList,
-    RuleEvaluation,
-    RuleEvaluationList,
-    RuleEvaluationResult,
     Scan,
     ScanDetails,
     ScanList,
     ScanOrigin,
-    SortByDateField,
-    SortByFileField,
     SortDirection,
     SourceType,
-    Violation,
-    ViolationList,
 )
-from modelsec.types import File as ScanFile
-from modelsec.types import FileList as ScanFileList
 
 __all__ = ["AsyncScans"]
 
@@ -72,11 +64,7 @@ def _describe_scan(scan: Scan) -> str:
     return f"scan {scan.uuid} is still {scan.eval_outcome}"
 
 
-_DIRECTIONS = [d.value for d in SortDirection]
-_DATE_FIELDS = [d.value for d in SortByDateField]
-
-
-class AsyncScans(AsyncResource):
+class AsyncScans(_ScanResults, _ScanLabels):
     """Scans of models against security groups (data plane).
 
     Example:
@@ -326,309 +314,6 @@ class AsyncScans(AsyncResource):
         path = encode_path("/v1/scans/{uuid}", uuid=check_uuid("uuid", uuid))
         return await self._call("GET", path, Scan, timeout=timeout, extra_headers=extra_headers)
 
-    def get_evaluations(
-        self,
-        scan_uuid: str,
-        *,
-        skip: int = 0,
-        limit: int = 100,
-        sort_field: SortByDateField | str | None = None,
-        sort_order: SortDirection | str | None = None,
-        result: RuleEvaluationResult | str | None = None,
-        rule_instance_uuid: str | None = None,
-        max_items: int | None = None,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[RuleEvaluationList, RuleEvaluation]:
-        """Per-rule results of a scan (``GET /v1/scans/{uuid}/evaluations``).
-
-        Example:
-            >>> async def example(client):
-            ...     failed = await client.scans.get_evaluations(scan_uuid, result="FAILED")
-        """
-        path = encode_path("/v1/scans/{uuid}/evaluations", uuid=check_uuid("scan_uuid", scan_uuid))
-        check_skip(skip)
-        check_limit(limit)
-        params: dict[str, Any] = {
-            "sort_field": check_choice("sort_field", sort_field, _DATE_FIELDS),
-            "sort_order": check_choice("sort_order", sort_order, _DIRECTIONS),
-            "result": check_choice("result", result, [r.value for r in RuleEvaluationResult]),
-            "rule_instance_uuid": None
-            if rule_instance_uuid is None
-            else check_uuid("rule_instance_uuid", rule_instance_uuid),
-        }
-
-        return self._paginate(
-            path,
-            RuleEvaluationList,
-            _evaluations_of,
-            params,
-            skip=skip,
-            limit=limit,
-            max_items=max_items,
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
-
-    async def get_evaluation(
-        self,
-        uuid: str,
-        *,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> RuleEvaluation:
-        """One rule evaluation by UUID (``GET /v1/evaluations/{uuid}``).
-
-        Example:
-            >>> async def example(client):
-            ...     evaluation = await client.scans.get_evaluation(evaluation_uuid)
-        """
-        path = encode_path("/v1/evaluations/{uuid}", uuid=check_uuid("uuid", uuid))
-        return await self._call(
-            "GET", path, RuleEvaluation, timeout=timeout, extra_headers=extra_headers
-        )
-
-    def get_violations(
-        self,
-        scan_uuid: str,
-        *,
-        skip: int = 0,
-        limit: int = 100,
-        max_items: int | None = None,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[ViolationList, Violation]:
-        """Findings of a scan, with remediation (``GET /v1/scans/{uuid}/rule-violations``).
-
-        Example:
-            >>> async def example(client):
-            ...     async for v in client.scans.get_violations(scan_uuid):
-            ...         print(f"{v.rule_name}: {v.description}")
-        """
-        path = encode_path(
-            "/v1/scans/{uuid}/rule-violations", uuid=check_uuid("scan_uuid", scan_uuid)
-        )
-        check_skip(skip)
-        check_limit(limit)
-
-        return self._paginate(
-            path,
-            ViolationList,
-            _violations_of,
-            None,
-            skip=skip,
-            limit=limit,
-            max_items=max_items,
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
-
-    async def get_violation(
-        self,
-        uuid: str,
-        *,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> Violation:
-        """One violation by UUID (``GET /v1/violations/{uuid}``).
-
-        Example:
-            >>> async def example(client):
-            ...     violation = await client.scans.get_violation(violation_uuid)
-        """
-        path = encode_path("/v1/violations/{uuid}", uuid=check_uuid("uuid", uuid))
-        return await self._call(
-            "GET", path, Violation, timeout=timeout, extra_headers=extra_headers
-        )
-
-    def get_files(
-        self,
-        scan_uuid: str,
-        *,
-        skip: int = 0,
-        limit: int = 100,
-        sort_field: SortByFileField | str | None = None,
-        sort_dir: SortDirection | str | None = None,
-        query_path: str | None = None,
-        max_items: int | None = None,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[ScanFileList, ScanFile]:
-        """Files and directories of a scan under ``query_path`` (``GET /v1/scans/{uuid}/files``).
-
-        Example:
-            >>> async def example(client):
-            ...     files = await client.scans.get_files(scan_uuid, query_path="/")
-        """
-        path = encode_path("/v1/scans/{uuid}/files", uuid=check_uuid("scan_uuid", scan_uuid))
-        check_skip(skip)
-        check_limit(limit)
-        params: dict[str, Any] = {
-            "sort_field": check_choice(
-                "sort_field", sort_field, [f.value for f in SortByFileField]
-            ),
-            "sort_dir": check_choice("sort_dir", sort_dir, _DIRECTIONS),
-            "query_path": check_text("query_path", query_path),
-        }
-
-        return self._paginate(
-            path,
-            ScanFileList,
-            _files_of,
-            params,
-            skip=skip,
-            limit=limit,
-            max_items=max_items,
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
-
-    async def add_labels(
-        self,
-        scan_uuid: str,
-        labels: LabelsArg,
-        *,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> LabelsResponse:
-        """Merge labels into a scan's labels; a key already present takes the new value.
-
-        Example:
-            >>> async def example(client):
-            ...     await client.scans.add_labels(scan_uuid, {"team": "ml", "env": "prod"})
-        """
-        return await self._labels("POST", scan_uuid, labels, timeout, extra_headers)
-
-    async def set_labels(
-        self,
-        scan_uuid: str,
-        labels: LabelsArg,
-        *,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> LabelsResponse:
-        """Replace all of a scan's labels.
-
-        Example:
-            >>> async def example(client):
-            ...     await client.scans.set_labels(scan_uuid, {"team": "ml"})
-        """
-        return await self._labels("PUT", scan_uuid, labels, timeout, extra_headers)
-
-    async def _labels(
-        self,
-        method: str,
-        scan_uuid: str,
-        labels: LabelsArg,
-        timeout: float | Timeouts | None,
-        extra_headers: Mapping[str, str] | None,
-    ) -> LabelsResponse:
-        path = encode_path("/v1/scans/{uuid}/labels", uuid=check_uuid("scan_uuid", scan_uuid))
-        body = {"labels": [lb.to_dict() for lb in check_labels(labels)]}
-        # Merging or replacing the same labels twice has the same effect: safe to retry.
-        result: LabelsResponse = await self._call(
-            method,
-            path,
-            LabelsResponse,
-            body=body,
-            replayable=True,
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
-        return result
-
-    async def delete_labels(
-        self,
-        scan_uuid: str,
-        keys: Sequence[str] | str,
-        *,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> None:
-        """Remove labels by key (1..50 keys; ``DELETE /v1/scans/{uuid}/labels``).
-
-        Example:
-            >>> async def example(client):
-            ...     await client.scans.delete_labels(scan_uuid, ["team", "env"])
-        """
-        path = encode_path("/v1/scans/{uuid}/labels", uuid=check_uuid("scan_uuid", scan_uuid))
-        await self._call(
-            "DELETE",
-            path,
-            None,
-            params={"keys": check_label_keys(keys)},
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
-
-    def get_label_keys(
-        self,
-        *,
-        skip: int = 0,
-        limit: int = 100,
-        search: str | None = None,
-        max_items: int | None = None,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[LabelKeyList, str]:
-        """Distinct label keys across the tenant's scans.
-
-        Example:
-            >>> async def example(client):
-            ...     keys = [k async for k in client.scans.get_label_keys()]
-        """
-        check_skip(skip)
-        check_limit(limit)
-        check_text("search", search, min_len=1, max_len=128)
-
-        return self._paginate(
-            "/v1/scans/label-keys",
-            LabelKeyList,
-            _keys_of,
-            {"search": search},
-            skip=skip,
-            limit=limit,
-            max_items=max_items,
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
-
-    def get_label_values(
-        self,
-        key: str,
-        *,
-        skip: int = 0,
-        limit: int = 100,
-        search: str | None = None,
-        max_items: int | None = None,
-        timeout: float | Timeouts | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[LabelValueList, str]:
-        """Distinct values of one label key.
-
-        Example:
-            >>> async def example(client):
-            ...     teams = [v async for v in client.scans.get_label_values("team")]
-        """
-        path = encode_path(
-            "/v1/scans/label-keys/{key}/values", key=check_label_part("key", key, 128)
-        )
-        check_skip(skip)
-        check_limit(limit)
-        check_text("search", search, min_len=1, max_len=256)
-
-        return self._paginate(
-            path,
-            LabelValueList,
-            _values_of,
-            {"search": search},
-            skip=skip,
-            limit=limit,
-            max_items=max_items,
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
-
 
 def _check_wait_args(timeout: float | None, poll_interval: float | None) -> None:
     if timeout is not None and (isinstance(timeout, bool) or timeout <= 0):
@@ -647,23 +332,3 @@ def _check_time(name: str, value: _dt.datetime | None) -> _dt.datetime | None:
 
 def _scans_of(page: ScanList) -> builtins.list[Scan]:
     return page.scans
-
-
-def _evaluations_of(page: RuleEvaluationList) -> builtins.list[RuleEvaluation]:
-    return page.evaluations
-
-
-def _violations_of(page: ViolationList) -> builtins.list[Violation]:
-    return page.violations
-
-
-def _files_of(page: ScanFileList) -> builtins.list[ScanFile]:
-    return page.files
-
-
-def _keys_of(page: LabelKeyList) -> builtins.list[str]:
-    return page.keys
-
-
-def _values_of(page: LabelValueList) -> builtins.list[str]:
-    return page.values

@@ -8,7 +8,8 @@ futures); the portal still owns the loop's life (start, stop). It starts on firs
 not survive ``fork()``; the child starts its own on first use) and is shut down at exit. Sync
 calls hand a coroutine to that loop and block on the result, so they work the same from a plain
 script, a worker thread, or a thread whose own loop is running (Jupyter, an ``async def`` route);
-``asyncio.run`` / ``run_until_complete`` are never used.
+``asyncio.run`` / ``run_until_complete`` are never used. The thread and the crossing of one
+call live in :mod:`modelsec.sync._crossing`; this module owns the process-wide state.
 
 Each sync client owns an :class:`AsyncHandle`: its own async client, created on the portal loop
 and never shared with the caller's loop. A handle notices (by a generation number) that the loop
@@ -37,12 +38,20 @@ import threading
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError
 from inspect import isawaitable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
+
+from modelsec.sync._crossing import (
+    THREAD_NAME,
+    _Call,
+    _forget_wakers,
+    _LoopThread,
+    _submit,
+)
 
 __all__ = [
     "THREAD_NAME",
@@ -55,8 +64,6 @@ __all__ = [
     "shutdown",
 ]
 
-THREAD_NAME = "modelsec-sync-loop"
-
 P = ParamSpec("P")
 T = TypeVar("T")
 A = TypeVar("A")
@@ -66,50 +73,6 @@ _RUNNING_LOOP_MESSAGE = (
     "blocks that loop until it returns. In async code (Jupyter cells, 'async def' routes) use "
     "modelsec.AsyncModelSecurityClient and 'await' it instead."
 )
-
-
-class _LoopThread:
-    """One daemon thread running ``anyio.run`` with a ``BlockingPortal`` until stopped."""
-
-    def __init__(self) -> None:
-        self.portal: BlockingPortal | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None  # where calls are sent
-        self.stopping = False  # calls arriving from now on are refused
-        self.error: BaseException | None = None
-        self._ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, name=THREAD_NAME, daemon=True)
-
-    def _main(self) -> None:
-        try:
-            anyio.run(self._serve)
-        except BaseException as exc:  # surfaced to the starting thread
-            self.error = exc
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        async with BlockingPortal() as portal:
-            self.loop = asyncio.get_running_loop()
-            self.portal = portal
-            self._ready.set()
-            await portal.sleep_until_stopped()
-
-    def start(self) -> BlockingPortal:
-        self.thread.start()
-        self._ready.wait()
-        if self.portal is None:
-            raise RuntimeError("the modelsec sync event loop failed to start") from self.error
-        return self.portal
-
-    def stop(self, timeout: float | None) -> None:
-        self.stopping = True
-        portal = self.portal
-        if portal is not None:
-            try:
-                portal.call(portal.stop, True)
-            except RuntimeError:  # already stopped
-                pass
-        self.thread.join(timeout)
 
 
 _lock = threading.Lock()
@@ -182,132 +145,6 @@ def _loop_thread() -> _LoopThread:
         if loop is not None and loop.loop is not None:
             return loop
         _start()
-
-
-async def _invoke(func: Callable[[], Any]) -> Any:
-    # Runs in a task of the loop, so that code needing the current task (anyio, sniffio,
-    # cancel scopes) behaves as it does in any async caller.
-    result = func()
-    if isawaitable(result):
-        result = await result
-    return result
-
-
-class _Waker:
-    """A pipe one caller thread blocks on (``os.read``) until the loop writes one byte.
-
-    Better than a lock for this hand-off: ``os.write`` releases the GIL before it wakes the
-    caller, so the caller runs at once instead of waking only to wait for the loop thread's
-    GIL (a convoy that costs two more context switches per call on a busy machine).
-    """
-
-    __slots__ = ("busy", "read_fd", "write_fd")
-
-    def __init__(self) -> None:
-        self.read_fd, self.write_fd = os.pipe()
-        self.busy = False
-
-    def __del__(self) -> None:
-        # The last reference is gone (its thread ended, or it was abandoned): nothing will
-        # write or read it any more.
-        for fd in (self.read_fd, self.write_fd):
-            try:
-                os.close(fd)
-            except Exception:  # already closed, or the interpreter is tearing down
-                pass
-
-
-_wakers = threading.local()
-
-
-def _waker() -> _Waker:
-    waker: _Waker | None = getattr(_wakers, "waker", None)
-    if waker is None or waker.busy:  # first call of this thread, or a nested one (a handler)
-        waker = _Waker()
-        if getattr(_wakers, "waker", None) is None:
-            _wakers.waker = waker
-    return waker
-
-
-class _Call:
-    """One call crossing to the loop: a callback there starts a task, the caller blocks on its
-    thread's pipe until the task is done. Two thread hand-offs and nothing else: no
-    ``concurrent.futures.Future``/``Condition``, no task group (about a fifth of the portal's
-    ``start_task_soon`` round trip)."""
-
-    __slots__ = ("_cancelled", "_func", "_owner", "_task", "_waker", "error", "outcome")
-
-    def __init__(self, func: Callable[[], Any], owner: _LoopThread) -> None:
-        self._func = func
-        self._owner = owner
-        self._waker = _waker()
-        self._task: asyncio.Task[Any] | None = None
-        self._cancelled = False
-        self.outcome: asyncio.Task[Any] | None = None
-        self.error: BaseException | None = None
-
-    def start(self) -> None:  # on the loop thread
-        try:
-            if self._owner.stopping:
-                raise RuntimeError("the modelsec sync event loop is shutting down")
-            if self._cancelled:
-                raise CancelledError()
-            assert self._owner.loop is not None
-            task = self._owner.loop.create_task(_invoke(self._func))
-        except BaseException as exc:
-            self.error = exc
-            os.write(self._waker.write_fd, b"\0")
-            return
-        self._task = task
-        task.add_done_callback(self._finish)
-
-    def _finish(self, task: asyncio.Task[Any]) -> None:  # on the loop thread
-        self.outcome = task
-        os.write(self._waker.write_fd, b"\0")
-
-    def _cancel(self) -> None:  # on the loop thread
-        self._cancelled = True
-        if self._task is not None:
-            self._task.cancel()
-
-    def wait(self) -> Any:
-        loop = self._owner.loop
-        assert loop is not None
-        waker = self._waker
-        waker.busy = True
-        loop.call_soon_threadsafe(self.start)  # RuntimeError once the loop is closed
-        try:
-            os.read(waker.read_fd, 1)
-        except BaseException:
-            # KeyboardInterrupt (or similar) while waiting: cancel the task on the loop too.
-            # The pipe may still receive this call's byte: this thread takes a fresh one.
-            if getattr(_wakers, "waker", None) is waker:
-                _wakers.waker = None
-            try:
-                loop.call_soon_threadsafe(self._cancel)
-            except RuntimeError:  # the loop is gone: nothing left to cancel
-                pass
-            raise
-        finally:
-            waker.busy = False
-        if self.error is not None:
-            raise self.error
-        task = self.outcome
-        assert task is not None
-        if task.cancelled():  # the loop was shut down under the call
-            raise CancelledError()
-        return task.result()  # its exception, unchanged, if it raised
-
-
-def _submit(func: Callable[[], Any], owner: _LoopThread) -> Future[Any]:
-    """Start ``func()`` in a task on the loop; a future to wait on (for long-lived tasks)."""
-    assert owner.loop is not None
-    coro = _invoke(func)
-    try:
-        return asyncio.run_coroutine_threadsafe(coro, owner.loop)
-    except BaseException:
-        coro.close()  # never started: no "was never awaited" warning
-        raise
 
 
 def _wait(func: Callable[[], Any], owner: _LoopThread | None = None) -> Any:
@@ -613,9 +450,9 @@ def shutdown(timeout: float | None = 10.0) -> None:
 def _after_fork_in_child() -> None:
     # The loop thread does not exist in the child: forget it (keeping the objects alive, so
     # nothing tries to close the parent's sockets from here) and start afresh on first use.
-    global _lock, _loop, _generation, _wakers
+    global _lock, _loop, _generation
     _lock = threading.Lock()
-    _wakers = threading.local()  # the inherited pipes are shared with the parent
+    _forget_wakers()  # the inherited pipes are shared with the parent
     if _loop is not None:
         _fork_orphans.append(_loop)
     _loop = None
