@@ -24,11 +24,18 @@ from __future__ import annotations
 
 import ast
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
+from modelsec.scanner.pyast import (
+    body_nodes,
+    const_str,
+    dotted_name,
+    import_time_nodes,
+    module_name,
+    parse_python,
+)
 from modelsec.scanner.pycapabilities import (
     BUILTIN_NAMES,
     CAPABILITIES,
@@ -122,13 +129,13 @@ class ModuleInfo:
 
     def import_time_calls(self) -> list[Call]:
         """Calls made when the module is imported (top level, class bodies, decorators)."""
-        return list(self._judge_nodes(_import_time_nodes(self.tree.body), "<module>"))
+        return list(self._judge_nodes(import_time_nodes(self.tree.body), "<module>"))
 
     def load_time_calls(self, extra_seeds: tuple[str, ...] = ()) -> list[Call]:
         """Import-time calls plus those of the load methods and what they call in this file."""
         out = self.import_time_calls()
         for scope, fn in self.load_time_functions(extra_seeds):
-            out.extend(self._judge_nodes(_body_nodes(fn), scope))
+            out.extend(self._judge_nodes(body_nodes(fn), scope))
         return out
 
     def load_time_functions(
@@ -146,7 +153,7 @@ class ModuleInfo:
             if name in self.functions:
                 seeds.append((name, self.functions[name]))
         # Functions called at import time (decorators, module-level calls) run at load too.
-        for node in _import_time_nodes(self.tree.body):
+        for node in import_time_nodes(self.tree.body):
             for name in self._local_callees(node):
                 seeds.extend(self._resolve_local(name))
         return self._closure(seeds)
@@ -156,7 +163,7 @@ class ModuleInfo:
         out: list[Call] = []
         for scope, fn in self._all_functions():
             if scope not in load_scopes:
-                out.extend(self._judge_nodes(_body_nodes(fn), scope))
+                out.extend(self._judge_nodes(body_nodes(fn), scope))
         return out
 
     def cross_file_callees(
@@ -164,9 +171,9 @@ class ModuleInfo:
     ) -> set[tuple[str, str]]:
         """``(local import name, function name)`` of imported names called at import or by
         ``fns`` (``helper()`` after ``from .utils import helper``; ``utils.helper()``)."""
-        nodes: list[ast.AST] = list(_import_time_nodes(self.tree.body))
+        nodes: list[ast.AST] = list(import_time_nodes(self.tree.body))
         for _s, fn in fns:
-            nodes.extend(_body_nodes(fn))
+            nodes.extend(body_nodes(fn))
         out: set[tuple[str, str]] = set()
         for node in nodes:
             for name in self._local_callees(node):
@@ -180,7 +187,7 @@ class ModuleInfo:
 
     def calls_in(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, scope: str) -> list[Call]:
         """The judged calls in one function body."""
-        return list(self._judge_nodes(_body_nodes(fn), scope))
+        return list(self._judge_nodes(body_nodes(fn), scope))
 
     # --- internals ------------------------------------------------------------------------
 
@@ -221,19 +228,19 @@ class ModuleInfo:
             if scope in seen:
                 continue
             seen[scope] = fn
-            for node in _body_nodes(fn):
+            for node in body_nodes(fn):
                 for name in self._local_callees(node):
                     todo.extend(self._resolve_local(name))
         return list(seen.items())
 
     def _local_callees(self, node: ast.AST) -> Iterator[str]:
         if isinstance(node, ast.Call):
-            name = _dotted(node.func)
+            name = dotted_name(node.func)
             if name is not None:
                 yield name
         elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
             # Decorators and callbacks passed by name run too (``@register``, ``map(f, x)``).
-            name = _dotted(node)
+            name = dotted_name(node)
             if name is not None and name.split(".")[0] in (
                 *self.functions,
                 *self.classes,
@@ -245,7 +252,7 @@ class ModuleInfo:
         """The dotted global an expression names, through the file's imports, if any."""
         if isinstance(expr, ast.Call):
             fn = self.resolve(expr.func)
-            arg = _const_str(expr.args[0]) if expr.args else None
+            arg = const_str(expr.args[0]) if expr.args else None
             if fn in IMPORTERS and arg is not None:
                 return arg  # __import__("os") is the module os
             return None
@@ -259,7 +266,7 @@ class ModuleInfo:
         if isinstance(inner, (ast.Call, ast.Subscript)):  # __import__("os").system
             mod = self.resolve(inner)
             return ".".join([mod, *reversed(attrs)]) if mod is not None else None
-        name = _dotted(expr)
+        name = dotted_name(expr)
         if name is None:
             return None
         head, _, rest = name.partition(".")
@@ -280,7 +287,7 @@ class ModuleInfo:
     def _resolve_subscript(self, expr: ast.Subscript) -> str | None:
         """``sys.modules["os"]``, ``os.__dict__["system"]``, ``vars(os)["system"]``,
         ``__builtins__["exec"]``: a global reached by a literal key."""
-        key = _const_str(expr.slice)
+        key = const_str(expr.slice)
         if key is None:
             return None
         value = expr.value
@@ -315,7 +322,7 @@ class ModuleInfo:
         # getattr(os, name) / getattr(__import__("os"), "system"): resolve or flag.
         if dotted == "builtins.getattr" and len(node.args) >= 2:
             target = self.resolve(node.args[0])
-            attr = _const_str(node.args[1])
+            attr = const_str(node.args[1])
             if target is not None and attr is not None:
                 dotted = f"{target}.{attr}"
             elif target is not None and (
@@ -345,13 +352,13 @@ class ModuleInfo:
         if dotted is None:
             return
         if dotted in IMPORTERS:
-            if not node.args or _const_str(node.args[0]) is None:
+            if not node.args or const_str(node.args[0]) is None:
                 yield Call(
                     line, dotted, "dynamic code", "imports a module chosen at run time", scope
                 )
             return
         if dotted.startswith("os.environ") or dotted in ("os.getenv", "os.getenvb"):
-            key = _const_str(node.args[0]) if node.args else None
+            key = const_str(node.args[0]) if node.args else None
             if dotted.endswith((".copy", ".items", ".values", ".keys")) or (
                 key is not None and SECRET_ENV.search(key)
             ):
@@ -377,7 +384,7 @@ class ModuleInfo:
             ("expanduser", "read_text", "read_bytes")
         ):
             for arg in ast.walk(node):
-                text = _const_str(arg)
+                text = const_str(arg)
                 if text is not None and SECRET_PATHS.search(text):
                     yield Call(
                         line,
@@ -401,7 +408,10 @@ class ModuleInfo:
             and module in FILE_UNPICKLERS
             and not any(
                 (isinstance(a, ast.Constant) and isinstance(a.value, bytes))
-                or (isinstance(a, ast.Call) and DECODERS.search(_dotted(a.func) or "") is not None)
+                or (
+                    isinstance(a, ast.Call)
+                    and DECODERS.search(dotted_name(a.func) or "") is not None
+                )
                 for arg in node.args
                 for a in ast.walk(arg)
             )
@@ -410,13 +420,13 @@ class ModuleInfo:
             # Bytes carried in the source (a literal, a decoded blob) are not: those are judged.
             return
         obfuscated = category == "dynamic code" and any(
-            isinstance(a, ast.Call) and (DECODERS.search(_dotted(a.func) or "") is not None)
+            isinstance(a, ast.Call) and (DECODERS.search(dotted_name(a.func) or "") is not None)
             for arg in node.args
             for a in ast.walk(arg)
         )
         detail = ""
         if category == "process" and any(
-            (t := _const_str(a)) is not None and re.search(r"\bpip3?\b|\binstall\b", t)
+            (t := const_str(a)) is not None and re.search(r"\bpip3?\b|\binstall\b", t)
             for arg in [*node.args, *[k.value for k in node.keywords]]
             for a in ast.walk(arg)
         ):
@@ -433,7 +443,7 @@ class ModuleInfo:
                 mode = kw.value
         if mode is None:
             return False
-        text = _const_str(mode)
+        text = const_str(mode)
         if text is not None:
             if not WRITE_MODE.search(text):
                 return False
@@ -443,7 +453,7 @@ class ModuleInfo:
         ):
             return False
         for sub in ast.walk(node.args[0]):
-            lit = _const_str(sub)
+            lit = const_str(sub)
             if lit is not None and lit.startswith(("/", "~")) and not lit.startswith("/tmp"):
                 return True
             if isinstance(sub, ast.Call):
@@ -454,7 +464,7 @@ class ModuleInfo:
 
     def _judge_subscript(self, node: ast.Subscript, scope: str) -> Iterator[Call]:
         base = self.resolve(node.value)
-        key = _const_str(node.slice)
+        key = const_str(node.slice)
         if base == "os.environ" and key is not None and SECRET_ENV.search(key):
             yield Call(
                 node.lineno,
@@ -477,86 +487,6 @@ class ModuleInfo:
                 "reaches a builtin through __builtins__",
                 scope,
             )
-
-
-def _dotted(expr: ast.AST) -> str | None:
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
-
-
-def _const_str(expr: ast.AST) -> str | None:
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        return expr.value
-    return None
-
-
-def _is_main_guard(stmt: ast.stmt) -> bool:
-    if not isinstance(stmt, ast.If):
-        return False
-    t = stmt.test
-    return (
-        isinstance(t, ast.Compare)
-        and isinstance(t.left, ast.Name)
-        and t.left.id == "__name__"
-        and len(t.comparators) == 1
-        and _const_str(t.comparators[0]) == "__main__"
-    )
-
-
-def _import_time_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """Every node evaluated when a statement list runs as a module or class body."""
-    for stmt in body:
-        if _is_main_guard(stmt):
-            continue  # runs only as a script, never on import
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for expr in [*stmt.decorator_list, *stmt.args.defaults, *stmt.args.kw_defaults]:
-                if expr is not None:
-                    yield from ast.walk(expr)
-            continue
-        if isinstance(stmt, ast.ClassDef):
-            for expr in [*stmt.decorator_list, *stmt.bases, *(k.value for k in stmt.keywords)]:
-                yield from ast.walk(expr)
-            yield from _import_time_nodes(stmt.body)
-            continue
-        for child in ast.iter_child_nodes(stmt):
-            if isinstance(child, ast.stmt):
-                yield from _import_time_nodes([child])
-            else:
-                yield from ast.walk(child)
-        yield stmt
-
-
-def _body_nodes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
-    for stmt in fn.body:
-        yield from ast.walk(stmt)
-
-
-def _module_name(node: ast.ImportFrom) -> str:
-    return "." * node.level + (node.module or "")
-
-
-# CPython (3.11 at least) keeps the AST constructor's recursion depth in interpreter-wide state:
-# two threads building syntax trees at once (scan_many's worker threads, the emulator's) can
-# corrupt it and fail with "SystemError: AST constructor recursion depth mismatch". Parses
-# here take turns; they are short next to reading the file.
-_AST_LOCK = threading.Lock()
-
-
-def parse_python(text: str | bytes, *, filename: str = "<unknown>") -> ast.Module:
-    """``ast.parse`` of untrusted source, one thread at a time (never compiled or run).
-
-    Example:
-        >>> type(parse_python("x = 1\\n").body[0]).__name__
-        'Assign'
-    """
-    with _AST_LOCK:
-        return ast.parse(text, filename=filename)
 
 
 def parse_module(text: str | bytes, filename: str = "<model>") -> ModuleInfo:
@@ -582,7 +512,7 @@ def parse_module(text: str | bytes, filename: str = "<model>") -> ModuleInfo:
                     a.asname or a.name.split(".")[0], (a.name, None, node.lineno)
                 )
         elif isinstance(node, ast.ImportFrom):
-            mod = _module_name(node)
+            mod = module_name(node)
             info.imported_modules.append((mod, node.lineno))
             for a in node.names:
                 if a.name == "*":

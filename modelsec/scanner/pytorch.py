@@ -13,7 +13,7 @@ import ast
 import posixpath
 
 from modelsec.scanner.callables import UNSAFE, classify_callable
-from modelsec.scanner.pysource import parse_python
+from modelsec.scanner.pyast import parse_python
 from modelsec.scanner.report import FileContext, printable
 from modelsec.scanner.source import ByteSource
 
