@@ -9,22 +9,24 @@ that could load them, each with its own opcode numbering (``data/bytecode.json``
 
 A code object is inert under one version when all hold:
 
-* no names (no globals, attributes, imports), no cell variables (its free variables are the
-  closure cloudpickle and dill fill with values the pickle walk judges), no exception table,
-  plain flags (no generator/coroutine), inert constants (None, bools, numbers, strings,
-  bytes, tuples of those), argument counts consistent with its locals;
+* no cell variables (its free variables are the closure cloudpickle and dill fill with values
+  the pickle walk judges), no exception table, plain flags (no generator/coroutine), inert
+  constants (None, bools, numbers, strings, bytes, tuples of those), argument counts
+  consistent with its locals;
 * every instruction some path from the start reaches is an allowlisted pure one (loads and
-  stores of locals, constants and free variables, arithmetic, comparisons, truth tests,
-  subscripts and slices, tuples/lists, stack shuffles, returns, forward jumps) or a byte the
-  version does not define (the eval loop raises ``SystemError`` there); its inline cache
-  units are zero; every byte, reached or not, is laid out as quickening expects;
+  stores of locals, constants and free variables; reads of globals that are no builtin of
+  the version, i.e. module constants the pickle stores with the function; arithmetic,
+  comparisons, truth tests, subscripts and slices, tuples/lists, stack shuffles, returns,
+  forward jumps; never attributes, imports or calls) or a byte the version does not define
+  (the eval loop raises ``SystemError`` there); its inline cache units are zero; every byte,
+  reached or not, is laid out as quickening expects;
 * along every path (only forward jumps: each path ends), operands are in bounds, locals are
   read only once assigned on every path, free variables only after ``COPY_FREE_VARS``
   copied exactly the closure, the stack never underflows nor exceeds ``co_stacksize``,
   paths join with equal depths, and a return comes before the end.
 
 What the pure instructions call on values (``__add__``, ``__getitem__``, ``__bool__``...) belongs
-to the values: the caller's arguments, or defaults and closure values the walk judges.
+to the values: the caller's arguments, or defaults, closure values and globals the walk judges.
 
 A target without tables (CPython 3.8-3.10, PyPy, later versions) is never proven inert.
 
@@ -191,8 +193,9 @@ def _shape(c: CodeArgs) -> str | None:
         return "a count or flag field is not a non-negative int"
     if c.flags & ~_FLAGS_OK:  # type: ignore[operator]
         return f"flags 0x{c.flags:x} (generator, coroutine or unknown)"
-    if c.names != ():
-        return "it names globals or attributes (co_names not empty)"
+    nm = c.names
+    if type(nm) is not tuple or not all(type(v) is str for v in nm):
+        return "its names (co_names) are not strings"
     if c.cellvars != ():
         return "it has cell variables (a nested function shares its locals)"
     fv = c.freevars
@@ -340,9 +343,11 @@ def judge_version(c: CodeArgs, version: str) -> str | None:
 class _Frame:
     """Operand checks against the code object's fields (locals, constants, free variables)."""
 
-    __slots__ = ("cmp_shift", "nb_ops", "nconsts", "nfree", "nlocals")
+    __slots__ = ("builtins", "cmp_shift", "names", "nb_ops", "nconsts", "nfree", "nlocals")
 
     def __init__(self, c: CodeArgs, table: dict[str, Any]) -> None:
+        self.names: tuple[str, ...] = c.names  # type: ignore[assignment]
+        self.builtins = frozenset(table["builtins"])
         self.nlocals: int = c.nlocals  # type: ignore[assignment]
         self.nconsts = len(c.consts)  # type: ignore[arg-type]
         self.nfree = len(c.freevars)  # type: ignore[arg-type]
@@ -378,6 +383,8 @@ class _Frame:
             if not (self.nlocals <= arg < self.nlocals + self.nfree):
                 return "LOAD_DEREF of a slot that is not a free variable"
             return None if path.frees else "free variable read before COPY_FREE_VARS"
+        if name == "LOAD_GLOBAL":
+            return self._global(arg)
         if name == "BINARY_OP":
             return None if arg < self.nb_ops else "BINARY_OP operator out of range"
         if name == "COMPARE_OP":
@@ -390,6 +397,18 @@ class _Frame:
             return None if arg <= 3 else "RESUME argument out of range"
         if name == "BUILD_SLICE":
             return None if arg in (2, 3) else "BUILD_SLICE count out of range"
+        return None
+
+    def _global(self, arg: int) -> str | None:
+        """A global read must yield the pickle's own data (the values cloudpickle and dill
+        store as the function's globals, judged by the walk) or fail: never a builtin."""
+        if arg & 1:
+            return "LOAD_GLOBAL pushes a NULL for a call"
+        if arg >> 1 >= len(self.names):
+            return "name index out of range"
+        name = self.names[arg >> 1]
+        if name in self.builtins or name.startswith("__"):
+            return f"LOAD_GLOBAL reads the builtin or special name {name[:40]!r}"
         return None
 
 

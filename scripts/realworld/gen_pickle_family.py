@@ -92,8 +92,13 @@ def dill_cloudpickle() -> None:
     )
 
 
+#: A module constant a lambda reads (pickled by value with it, as a global).
+SHIFT = 0.5
+
+
 def lambdas() -> dict[str, object]:
-    """Everyday arithmetic callables: plain, conditional, boolean, defaults and closures."""
+    """Everyday arithmetic callables: plain, conditional, boolean, defaults, closures and
+    module constants."""
 
     def clip(lo: float, hi: float) -> object:
         return lambda x: lo if x < lo else hi if x > hi else x
@@ -109,6 +114,7 @@ def lambdas() -> dict[str, object]:
         "first_or_default": lambda x, default=0.0: x[0] if x else default,
         "clip": clip(0.0, 1.0),
         "scale": scale(0.5),
+        "shift": lambda x: x - SHIFT,
     }
 
 

@@ -136,6 +136,7 @@ CORPUS = json.loads((ROOT / "tests" / "scanner" / "data" / "lambdas.json").read_
 REAL_LAMBDAS: list[str] = CORPUS["inert"]
 _WRITER = """
 import json, sys, cloudpickle, dill
+SCALE, OFFSET = 2.0, 1  # module constants some lambdas read
 out = []
 for src in json.loads(sys.argv[1]):
     fn = eval(src)
@@ -328,7 +329,7 @@ def _blocked_for(
 
 def test_lambda_importing_os_is_blocked(tmp_path: pathlib.Path) -> None:
     fn = lambda x: __import__("os").system(x)  # noqa: E731
-    _blocked_for(tmp_path, cloudpickle.dumps(fn), "co_names not empty")
+    _blocked_for(tmp_path, cloudpickle.dumps(fn), "LOAD_GLOBAL pushes a NULL for a call")
 
 
 def test_closure_over_os_system_still_reports_os_system(tmp_path: pathlib.Path) -> None:
@@ -625,11 +626,11 @@ def test_crafted_free_variable_misuse_is_blocked(
 
 
 def test_a_forward_jump_over_an_unsafe_instruction_passes(tmp_path: pathlib.Path) -> None:
-    # LOAD_GLOBAL is never executed: JUMP_FORWARD skips it (quickening still lays it out).
+    # IMPORT_NAME is never executed: JUMP_FORWARD skips it.
     code = asm(
         ("LOAD_FAST", 0),
-        ("JUMP_FORWARD", 6),
-        ("LOAD_GLOBAL", 0),
+        ("JUMP_FORWARD", 1),
+        ("IMPORT_NAME", 0),
         ("RETURN_VALUE", 0),
     )
     assert _threats(_scan(tmp_path, patched(code), "3.11")) == set()
@@ -645,10 +646,10 @@ def test_a_forward_jump_over_an_unsafe_instruction_passes(tmp_path: pathlib.Path
                 ("POP_JUMP_FORWARD_IF_FALSE", 2),
                 ("LOAD_FAST", 0),
                 ("RETURN_VALUE", 0),
-                ("LOAD_GLOBAL", 0),
+                ("IMPORT_NAME", 0),
                 ("RETURN_VALUE", 0),
             ),
-            "LOAD_GLOBAL at offset 8 is not an allowlisted",
+            "IMPORT_NAME at offset 8 is not an allowlisted",
         ),
         # target inside LOAD_GLOBAL's inline cache
         (
@@ -763,3 +764,44 @@ def test_dill_setter_on_an_imported_object_is_blocked(tmp_path: pathlib.Path) ->
     issues = _issues(_scan(tmp_path, evil, None))
     assert any("the file calls the result of builtins.getattr" in d for d in issues), issues
     assert any("imports builtins.setattr" in d for d in issues), issues
+
+
+# --- module constants (LOAD_GLOBAL) ---------------------------------------------------------
+
+
+def test_a_global_holding_an_unsafe_callable_is_reported(tmp_path: pathlib.Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, cloudpickle; SCALE = os.system; "
+            "sys.stdout.write(cloudpickle.dumps(lambda x: x * SCALE).hex())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    issues = _issues(_scan(tmp_path, bytes.fromhex(out.stdout), None))
+    assert any(".system at load time (unsafe" in d for d in issues), issues
+
+
+@pytest.mark.parametrize(
+    ("names", "arg", "why"),
+    [
+        (("abs",), 0, "reads the builtin or special name 'abs'"),
+        (("__builtins__",), 0, "reads the builtin or special name '__builtins__'"),
+        (("SCALE",), 2, "name index out of range"),
+        (("SCALE",), 1, "LOAD_GLOBAL pushes a NULL for a call"),
+    ],
+    ids=["builtin", "dunder", "out-of-range", "null-bit"],
+)
+def test_crafted_global_reads_are_blocked(
+    tmp_path: pathlib.Path, names: tuple[str, ...], arg: int, why: str
+) -> None:
+    code = asm(("LOAD_FAST", 0), ("LOAD_GLOBAL", arg), ("BINARY_OP", 5), ("RETURN_VALUE", 0))
+    _blocked_for(tmp_path, patched(code, co_names=names), why, "3.11")
+
+
+def test_crafted_global_read_of_a_module_constant_passes(tmp_path: pathlib.Path) -> None:
+    code = asm(("LOAD_FAST", 0), ("LOAD_GLOBAL", 0), ("BINARY_OP", 5), ("RETURN_VALUE", 0))
+    assert _threats(_scan(tmp_path, patched(code, co_names=("SCALE",)), "3.11")) == set()
