@@ -38,6 +38,7 @@ from modelsec.scanner.pickle_types import GlobalRef, PickleResult
 __all__ = [
     "DILL_CELL_SETTER",
     "DILL_MAIN",
+    "DILL_MAIN_REASON",
     "cell_setter_only",
     "is_function_builder",
     "lambdas_proven",
@@ -46,6 +47,12 @@ __all__ = [
 
 #: The imports of dill's closure-cell setter ``getattr(dill._dill, '_setattr', setattr)``.
 DILL_CELL_SETTER = frozenset({("builtins", "getattr"), ("dill", "_dill"), ("builtins", "setattr")})
+
+#: Why dill's ``__main__`` reference is reported when :func:`main_only_as_globals` is False.
+DILL_MAIN_REASON = (
+    "the loading program's own __main__ namespace (dill's reference), used beyond the globals "
+    "of proven-inert functions that read none of it"
+)
 
 #: How dill refers to the loading program's ``__main__.__dict__`` (the globals of a function
 #: defined in a script or notebook): a GLOBAL its own unpickler resolves.
@@ -137,9 +144,11 @@ def main_only_as_globals(res: PickleResult) -> bool:
 
     True when every recorded call that holds it is ``dill._dill._create_function`` receiving
     it as its ``globals`` (and nothing else of the call is it), it is used so at least once,
-    never called, and never written into (no SETITEM, BUILD... on it). Code proven inert names
-    no globals, so such a function cannot read or change that namespace; what would change
-    it (a write, a call of the dict's methods) is then a finding of its own.
+    never called, never written into (no SETITEM, BUILD... on it), and no code object of the
+    file names a global. Those functions then neither read nor change the namespace of the
+    program that loads them (a global read there could hand its secrets to whoever sees the
+    function's result); what would change it (a write, a call of the dict's methods) is a
+    finding of its own.
 
     Example:
         >>> main_only_as_globals(PickleResult())
@@ -148,6 +157,10 @@ def main_only_as_globals(res: PickleResult) -> bool:
     main = GlobalRef(*DILL_MAIN)
     if any((m, n) == DILL_MAIN for m, n, _op, _at in getattr(res, "mutations", ())):
         return False
+    for built in res.code_calls:
+        code = code_args(built.module, built.name, built.args)
+        if isinstance(code, str) or code.names != ():
+            return False
     used = False
     for call in res.calls:
         if (call.module, call.name) == DILL_MAIN:

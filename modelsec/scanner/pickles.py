@@ -7,6 +7,7 @@ from modelsec.scanner.gadgets import gadget_kind, judge_gadget_import, reconstru
 from modelsec.scanner.lambdas import (
     DILL_CELL_SETTER,
     DILL_MAIN,
+    DILL_MAIN_REASON,
     cell_setter_only,
     is_function_builder,
     lambdas_proven,
@@ -88,6 +89,8 @@ def report_pickle(ctx: FileContext, res: PickleResult, family: str, location: st
         if verdict is None:
             continue
         level, reason = verdict
+        if (imp.module, imp.name) == DILL_MAIN:
+            reason = DILL_MAIN_REASON
         if builders and is_function_builder(imp.module, imp.name):
             reason = f"{reason}; {printable(str(not_proven), 400)}"  # may name pickle globals
         shown = printable(f"{imp.module}.{imp.name}")

@@ -172,6 +172,12 @@ def test_real_lambdas_pass_for_the_interpreter_that_loads_them(
     data = real_lambda_files[index][writer]
     # Default: judged for the interpreter running the scan, which wrote them.
     details = _scan(tmp_path, data, target_python=None)
+    if WRITERS[writer] == "dill" and "SCALE" in REAL_LAMBDAS[index]:
+        # dill's plain mode leaves the globals to the loading program's __main__: a read of
+        # them is refused (see test_dill_function_reading_the_loader_s_globals_is_blocked).
+        assert _outcome(details) == "BLOCKED"
+        assert any("own __main__ namespace" in d for d in _issues(details))
+        return
     assert _threats(details) == set(), _issues(details)
     assert _outcome(details) == "ALLOWED"
     assert _threats(_scan(tmp_path, data, target_python=OWN)) == set()
@@ -805,3 +811,33 @@ def test_crafted_global_reads_are_blocked(
 def test_crafted_global_read_of_a_module_constant_passes(tmp_path: pathlib.Path) -> None:
     code = asm(("LOAD_FAST", 0), ("LOAD_GLOBAL", 0), ("BINARY_OP", 5), ("RETURN_VALUE", 0))
     assert _threats(_scan(tmp_path, patched(code, co_names=("SCALE",)), "3.11")) == set()
+
+
+def test_dill_function_reading_the_loader_s_globals_is_blocked(tmp_path: pathlib.Path) -> None:
+    # dill stores a script's lambda with the loading program's __main__ as its globals: a
+    # global read there would return that program's values (its secrets) to the caller.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import dill, sys; SCALE = 2.0; sys.stdout.write(dill.dumps(lambda x: x * SCALE).hex())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    issues = _issues(_scan(tmp_path, bytes.fromhex(out.stdout), None))
+    assert any("the loading program's own __main__ namespace" in d for d in issues), issues
+    # With recurse=True dill stores the value itself: that one passes.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import dill, sys; SCALE = 2.0; "
+            "sys.stdout.write(dill.dumps(lambda x: x * SCALE, recurse=True).hex())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert _threats(_scan(tmp_path, bytes.fromhex(out.stdout), None)) == set()
