@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from modelsec.scanner.bytecode import CodeArgs, judge_version
+from tests.scanner.bytecode_mutants import RUN_MUTANTS, mutate
 
 pytestmark = pytest.mark.fuzz
 
@@ -34,24 +35,6 @@ _spec = importlib.util.spec_from_file_location("gen_bytecode", ROOT / "scripts" 
 assert _spec is not None and _spec.loader is not None
 gen_bytecode = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gen_bytecode)
-
-_RUNNER = """
-import json, types
-GLOBALS = {"SCALE": 2.0, "OFFSET": 1}
-ARGS = [(3,), (0,), (-2.5,), ([1, 2, 3],), ((1, 2),), ("ab",), (None,), (3, 4), ([1], 2)]
-for src, hexcode, stack in json.loads(MUTANTS):
-    fn = eval(src, dict(GLOBALS))
-    co = fn.__code__.replace(co_code=bytes.fromhex(hexcode), co_stacksize=stack)
-    f = types.FunctionType(co, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    low = co.co_argcount - len(fn.__defaults__ or ())
-    for args in ARGS:
-        if low <= len(args) <= co.co_argcount:
-            try:
-                f(*args)
-            except Exception:
-                pass
-"done"
-"""
 
 
 def _pyodide(version: str) -> Path:
@@ -105,23 +88,9 @@ def _mutants(version: str, seed: int) -> list[tuple[str, str, int]]:
     for _ in range(MUTANTS):
         entry = rng.choice(entries)
         original = bytes.fromhex(entry["code"])
-        code = bytearray(original)
-        for _ in range(rng.randint(1, 3)):
-            i = rng.randrange(len(code))
-            roll = rng.random()
-            if roll < 0.4:
-                code[i] = rng.randrange(256)
-            elif roll < 0.7:
-                code[i] = (code[i] + rng.choice([-2, -1, 1, 2])) % 256
-            else:
-                j = rng.randrange(len(code))
-                code[i], code[j] = code[j], code[i]
-        stack = max(0, entry["stacksize"] + rng.choice([0, 0, 0, -1, 1]))
-        if (
-            bytes(code) != original
-            and judge_version(_code(entry, bytes(code), stack), version) is None
-        ):
-            accepted.append((entry["source"], bytes(code).hex(), stack))
+        code, stack = mutate(rng, original, entry["stacksize"])
+        if code != original and judge_version(_code(entry, code, stack), version) is None:
+            accepted.append((entry["source"], code.hex(), stack))
     return accepted
 
 
@@ -130,7 +99,8 @@ def test_mutants_the_judge_passes_run_without_crashing_in_their_cpython(version:
     root = _pyodide(version)
     accepted = _mutants(version, seed=7)
     assert len(accepted) > 100, len(accepted)
-    script = f"MUTANTS = {json.dumps(json.dumps(accepted))}\n" + _RUNNER
+    call = f"\nimport json\nrun(json.loads({json.dumps(json.dumps(accepted))}))\n'done'\n"
+    script = RUN_MUTANTS + call
     out = subprocess.run(
         ["node", "-e", gen_bytecode._NODE_RUNNER],
         input=script,

@@ -19,29 +19,11 @@ import pytest
 
 from modelsec.scanner.bytecode import CodeArgs, judge_version
 from modelsec.scanner.interpreters import running_python
+from tests.scanner.bytecode_mutants import GLOBALS, RUN_MUTANTS, mutate
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = json.loads((ROOT / "tests" / "scanner" / "data" / "lambdas.json").read_text())
-GLOBALS = {"SCALE": 2.0, "OFFSET": 1}
 MUTANTS = 6000
-
-_RUNNER = """
-import json, sys, types
-GLOBALS = {"SCALE": 2.0, "OFFSET": 1}
-ARGS = [(3,), (0,), (-2.5,), ([1, 2, 3],), ((1, 2),), ("ab",), (None,), (3, 4), ([1], 2)]
-for src, hexcode, stack in json.load(sys.stdin):
-    fn = eval(src, dict(GLOBALS))
-    co = fn.__code__.replace(co_code=bytes.fromhex(hexcode), co_stacksize=stack)
-    f = types.FunctionType(co, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    low = co.co_argcount - len(fn.__defaults__ or ())
-    for args in ARGS:
-        if low <= len(args) <= co.co_argcount:
-            try:
-                f(*args)
-            except Exception:
-                pass
-print("done")
-"""
 
 
 def _mutants(seed: int) -> list[tuple[str, str, int]]:
@@ -51,18 +33,7 @@ def _mutants(seed: int) -> list[tuple[str, str, int]]:
     for _ in range(MUTANTS):
         src, fn = rng.choice(functions)
         co = fn.__code__
-        code = bytearray(co.co_code)
-        for _ in range(rng.randint(1, 3)):
-            i = rng.randrange(len(code))
-            roll = rng.random()
-            if roll < 0.4:
-                code[i] = rng.randrange(256)
-            elif roll < 0.7:
-                code[i] = (code[i] + rng.choice([-2, -1, 1, 2])) % 256
-            else:
-                j = rng.randrange(len(code))
-                code[i], code[j] = code[j], code[i]
-        stack = max(0, co.co_stacksize + rng.choice([0, 0, 0, -1, 1]))
+        code, stack = mutate(rng, co.co_code, co.co_stacksize)
         args = CodeArgs(
             argcount=co.co_argcount,
             posonlyargcount=co.co_posonlyargcount,
@@ -70,7 +41,7 @@ def _mutants(seed: int) -> list[tuple[str, str, int]]:
             nlocals=co.co_nlocals,
             stacksize=stack,
             flags=co.co_flags,
-            code=bytes(code),
+            code=code,
             consts=co.co_consts,
             names=co.co_names,
             varnames=co.co_varnames,
@@ -78,8 +49,8 @@ def _mutants(seed: int) -> list[tuple[str, str, int]]:
             cellvars=co.co_cellvars,
             exceptiontable=co.co_exceptiontable,
         )
-        if bytes(code) != co.co_code and judge_version(args, running_python()) is None:
-            accepted.append((src, bytes(code).hex(), stack))
+        if code != co.co_code and judge_version(args, running_python()) is None:
+            accepted.append((src, code.hex(), stack))
     return accepted
 
 
@@ -94,7 +65,13 @@ def test_every_mutant_the_judge_passes_runs_without_crashing(seed: int) -> None:
     assert any("SCALE" in src for src, _, _ in accepted)
     assert any("lambda k" in src for src, _, _ in accepted)
     out = subprocess.run(
-        [sys.executable, "-X", "faulthandler", "-c", _RUNNER],
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-c",
+            RUN_MUTANTS + "\nimport json, sys\nrun(json.load(sys.stdin))\nprint('done')\n",
+        ],
         input=json.dumps(accepted),
         capture_output=True,
         text=True,
