@@ -33,6 +33,7 @@ __all__ = [
     "RECONSTRUCT_ONLY",
     "CallSite",
     "gadget_kind",
+    "globals_inside",
     "judge_call",
     "judge_gadget_import",
     "reconstructed_only",
@@ -110,18 +111,25 @@ def _unknown_inside(value: object, depth: int = 0) -> bool:
     return True
 
 
-def _globals_inside(value: object, depth: int = 0) -> Iterable[GlobalRef]:
+def globals_inside(value: object, depth: int = 0) -> Iterable[GlobalRef]:
+    """The globals a recorded call's arguments hold, through tuples, lists, sets and dicts.
+
+    Example:
+        >>> from modelsec.scanner.pickle_types import GlobalRef as Ref
+        >>> [r.name for r in globals_inside((1, [Ref("os", "system")], {"k": Ref("a", "b")}))]
+        ['system', 'b']
+    """
     if depth > 20:
         return
     if _is_global(value):
         yield cast(GlobalRef, value)
     elif isinstance(value, _CONTAINERS):
         for v in value:
-            yield from _globals_inside(v, depth + 1)
+            yield from globals_inside(v, depth + 1)
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from _globals_inside(k, depth + 1)
-            yield from _globals_inside(v, depth + 1)
+            yield from globals_inside(k, depth + 1)
+            yield from globals_inside(v, depth + 1)
 
 
 def _attr_names(kind: str, value: object) -> Verdict | None:
@@ -209,7 +217,7 @@ def judge_gadget_import(module: str, name: str, calls: Iterable[CallSite]) -> Ve
     worst: Verdict | None = None
     seen = 0
     for call in calls:
-        for ref in _globals_inside(getattr(call, "args", ())):
+        for ref in globals_inside(getattr(call, "args", ())):
             if ref.module == module and ref.name == name:
                 return UNSAFE, "gadget passed as a value (its calls cannot be judged)"
         if getattr(call, "module", None) != module or getattr(call, "name", None) != name:
@@ -306,7 +314,7 @@ def reconstructed_only(module: str, name: str, calls: Iterable[CallSite]) -> boo
             if getattr(call, "opcode", None) not in own_ops:
                 return False
             used = True
-        refs = [r for r in _globals_inside(args) if r.module == module and r.name == name]
+        refs = [r for r in globals_inside(args) if r.module == module and r.name == name]
         if not refs:
             continue
         callee = canonical_names(str(getattr(call, "module", "")), str(getattr(call, "name", "")))

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 from modelsec.scanner.bytecode import code_args, judge_code
+from modelsec.scanner.gadgets import globals_inside
 from modelsec.scanner.interpreters import ANY_PYTHON, describe_targets
 from modelsec.scanner.pickle_stream import DILL_CELL_FILL, DILL_SETATTR
 from modelsec.scanner.pickle_types import GlobalRef, PickleResult
@@ -165,7 +166,7 @@ def main_only_as_globals(res: PickleResult) -> bool:
     for call in res.calls:
         if (call.module, call.name) == DILL_MAIN:
             return False
-        refs = sum(1 for ref in _refs_inside(call.args) if ref == main)
+        refs = sum(1 for ref in globals_inside(call.args) if ref == main)
         if not refs:
             continue
         if not (
@@ -179,18 +180,6 @@ def main_only_as_globals(res: PickleResult) -> bool:
             return False
         used = True
     return used
-
-
-def _refs_inside(value: object, depth: int = 0) -> list[GlobalRef]:
-    if value.__class__ is GlobalRef:
-        return [value]
-    if depth > 8:
-        return []
-    if isinstance(value, (tuple, list)):
-        return [r for v in value for r in _refs_inside(v, depth + 1)]
-    if isinstance(value, dict):
-        return [r for kv in value.items() for v in kv for r in _refs_inside(v, depth + 1)]
-    return []
 
 
 def cell_setter_only(res: PickleResult) -> bool:
@@ -217,6 +206,6 @@ def cell_setter_only(res: PickleResult) -> bool:
             continue
         if (call.module, call.name) in DILL_CELL_SETTER:
             return False  # the module or setattr itself called
-        if any((r.module, r.name) in DILL_CELL_SETTER for r in _refs_inside(call.args)):
+        if any((r.module, r.name) in DILL_CELL_SETTER for r in globals_inside(call.args)):
             return False
     return used

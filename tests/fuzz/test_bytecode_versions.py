@@ -18,12 +18,11 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from modelsec.scanner.bytecode import CodeArgs, judge_version
-from tests.scanner.bytecode_mutants import RUN_MUTANTS, mutate
+from modelsec.scanner.bytecode import judge_version
+from tests.scanner.bytecode_mutants import RUN_MUTANTS, corpus_code, mutate
 
 pytestmark = pytest.mark.fuzz
 
@@ -52,35 +51,6 @@ def _pyodide(version: str) -> Path:
     return root
 
 
-def _code(entry: dict[str, Any], code: bytes, stack: int) -> CodeArgs:
-    return CodeArgs(
-        argcount=entry["argcount"],
-        posonlyargcount=entry["posonlyargcount"],
-        kwonlyargcount=entry["kwonlyargcount"],
-        nlocals=entry["nlocals"],
-        stacksize=stack,
-        flags=entry["flags"],
-        code=code,
-        consts=tuple(object() for _ in entry["consts"])
-        if "<code>" in entry["consts"]
-        else (tuple(_literal(c) for c in entry["consts"])),
-        names=tuple(entry["names"]),
-        varnames=tuple(entry["varnames"]),
-        freevars=tuple(entry["freevars"]),
-        cellvars=tuple(entry["cellvars"]),
-        exceptiontable=bytes.fromhex(entry["exceptiontable"]),
-    )
-
-
-def _literal(text: str) -> object:
-    import ast
-
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return object()
-
-
 def _mutants(version: str, seed: int) -> list[tuple[str, str, int]]:
     rng = random.Random(seed)
     entries = [e for e in CORPUS["versions"][version]["lambdas"] if e["source"] in CORPUS["inert"]]
@@ -89,7 +59,7 @@ def _mutants(version: str, seed: int) -> list[tuple[str, str, int]]:
         entry = rng.choice(entries)
         original = bytes.fromhex(entry["code"])
         code, stack = mutate(rng, original, entry["stacksize"])
-        if code != original and judge_version(_code(entry, code, stack), version) is None:
+        if code != original and judge_version(corpus_code(entry, code, stack), version) is None:
             accepted.append((entry["source"], code.hex(), stack))
     return accepted
 

@@ -9,7 +9,11 @@ that builds and calls mutants in the interpreter under test.
 
 from __future__ import annotations
 
+import ast
 import random
+from typing import Any
+
+from modelsec.scanner.bytecode import CodeArgs
 
 #: The module constants the corpus's lambdas read.
 GLOBALS = {"SCALE": 2.0, "OFFSET": 1}
@@ -55,3 +59,41 @@ def mutate(rng: random.Random, code: bytes, stacksize: int) -> tuple[bytes, int]
             j = rng.randrange(len(out))
             out[i], out[j] = out[j], out[i]
     return bytes(out), max(0, stacksize + rng.choice([0, 0, 0, -1, 1]))
+
+
+def corpus_code(
+    entry: dict[str, Any], code: bytes | None = None, stacksize: int | None = None
+) -> CodeArgs:
+    """A corpus entry (one version's compiled lambda) as the judge's :class:`CodeArgs`,
+    optionally with other bytes and stack size (a mutant). Constants that are not literals
+    (``"<code>"``, 3.14's slices) become opaque objects: not plain data.
+
+    Example:
+        >>> corpus_code({"argcount": 1, "posonlyargcount": 0, "kwonlyargcount": 0,
+        ...     "nlocals": 1, "stacksize": 2, "flags": 3, "code": "9700", "consts": ["2"],
+        ...     "names": [], "varnames": ["x"], "freevars": [], "cellvars": [],
+        ...     "exceptiontable": ""}, stacksize=1).consts
+        (2,)
+    """
+
+    def const(text: str) -> object:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return object()
+
+    return CodeArgs(
+        argcount=entry["argcount"],
+        posonlyargcount=entry["posonlyargcount"],
+        kwonlyargcount=entry["kwonlyargcount"],
+        nlocals=entry["nlocals"],
+        stacksize=entry["stacksize"] if stacksize is None else stacksize,
+        flags=entry["flags"],
+        code=bytes.fromhex(entry["code"]) if code is None else code,
+        consts=tuple(const(c) for c in entry["consts"]),
+        names=tuple(entry["names"]),
+        varnames=tuple(entry["varnames"]),
+        freevars=tuple(entry["freevars"]),
+        cellvars=tuple(entry["cellvars"]),
+        exceptiontable=bytes.fromhex(entry["exceptiontable"]),
+    )

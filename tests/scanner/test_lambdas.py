@@ -8,7 +8,6 @@ interpreter's numbering.
 
 from __future__ import annotations
 
-import ast
 import json
 import pathlib
 import subprocess
@@ -29,6 +28,7 @@ from modelsec.scanner.lambdas import lambdas_proven
 from modelsec.scanner.pickle_scan import walk_pickle
 from modelsec.scanner.source import ByteSource
 from modelsec.types.data import ScanDetails
+from tests.scanner.bytecode_mutants import corpus_code
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TABLES = json.loads((ROOT / "modelsec" / "scanner" / "data" / "bytecode.json").read_text())
@@ -511,36 +511,12 @@ def test_unrecorded_opaque_calls_are_not_proven() -> None:
 # --- real code objects compiled by every CPython with tables (scripts/gen_bytecode.py) ------
 
 
-def _corpus_code(entry: dict[str, Any]) -> CodeArgs:
-    def const(text: str) -> object:
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return object()  # "<code>", or a constant that is not a literal: not plain data
-
-    return CodeArgs(
-        argcount=entry["argcount"],
-        posonlyargcount=entry["posonlyargcount"],
-        kwonlyargcount=entry["kwonlyargcount"],
-        nlocals=entry["nlocals"],
-        stacksize=entry["stacksize"],
-        flags=entry["flags"],
-        code=bytes.fromhex(entry["code"]),
-        consts=tuple(const(c) for c in entry["consts"]),
-        names=tuple(entry["names"]),
-        varnames=tuple(entry["varnames"]),
-        freevars=tuple(entry["freevars"]),
-        cellvars=tuple(entry["cellvars"]),
-        exceptiontable=bytes.fromhex(entry["exceptiontable"]),
-    )
-
-
 @pytest.mark.parametrize("version", sorted(CORPUS["versions"]))
 def test_every_version_s_own_lambdas_are_judged_right(version: str) -> None:
     entries = CORPUS["versions"][version]["lambdas"]
     assert [e["source"] for e in entries] == CORPUS["inert"] + CORPUS["unsafe"]
     for entry in entries:
-        why = judge_version(_corpus_code(entry), version)
+        why = judge_version(corpus_code(entry), version)
         if entry["source"] in CORPUS["inert"]:
             assert why is None, (entry["source"], why)
         else:
